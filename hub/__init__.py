@@ -1,0 +1,38 @@
+"""CSO Hub: a federated network hub for civil-society organisations."""
+
+from pathlib import Path
+
+from flask import Flask, request
+from flask_login import current_user
+
+from hub.activitypub import bp as activitypub_bp
+from hub.cli import register_cli
+from hub.config import load_config
+from hub.extensions import babel, csrf, db, login_manager, migrate
+from hub.web import bp as web_bp
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def select_locale() -> str:
+    """The member's chosen language, then the browser's, then Lao."""
+    if current_user and getattr(current_user, "is_authenticated", False) and current_user.locale:
+        return current_user.locale
+    return request.accept_languages.best_match(["lo", "en"]) or "lo"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the Flask application; nothing happens at import time."""
+    settings = load_config(config)
+    app = Flask(__name__, template_folder=str(REPO_ROOT / "templates"),
+                instance_path=settings["HUB_INSTANCE_DIR"])
+    app.config.update(settings)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    app.register_blueprint(activitypub_bp)
+    app.register_blueprint(web_bp)
+    register_cli(app)
+    return app

@@ -1,0 +1,172 @@
+"""The `hub` command (DESIGN.md §4): operators' and scripts' way into the domain services."""
+
+import secrets
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from hub import worker
+from hub.extensions import db
+from hub.services import ServiceError, orgs, posts, users
+from hub.models.post import VISIBILITIES
+from hub.services.posts import LANGUAGES
+
+
+def _fail(message: str) -> None:
+    raise click.ClickException(message)
+
+
+@click.group("org")
+def org_group():
+    """Manage organisations (CSO accounts)."""
+
+
+@org_group.command("create")
+@click.argument("handle")
+@click.option("--name", required=True, help="Display name, in Lao or English.")
+@with_appcontext
+def org_create(handle, name):
+    """Create an organisation with its own key pair."""
+    try:
+        org = orgs.create_org(handle, name)
+    except ServiceError as exc:
+        _fail(str(exc))
+    click.echo(org.uri)
+
+
+@click.group("network")
+def network_group():
+    """Manage networks (Group actors) of organisations."""
+
+
+@network_group.command("create")
+@click.argument("handle")
+@click.option("--name", required=True, help="Display name.")
+@with_appcontext
+def network_create(handle, name):
+    """Create a network."""
+    try:
+        network = orgs.create_network(handle, name)
+    except ServiceError as exc:
+        _fail(str(exc))
+    click.echo(network.uri)
+
+
+@network_group.command("add")
+@click.argument("network")
+@click.argument("org")
+@with_appcontext
+def network_add(network, org):
+    """Make an organisation a member of a network."""
+    try:
+        orgs.add_to_network(network, org)
+    except ServiceError as exc:
+        _fail(str(exc))
+    click.echo(f"{org} is a member of {network}")
+
+
+@click.group("user")
+def user_group():
+    """Manage staff accounts."""
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\n")
+
+
+@user_group.command("create")
+@click.argument("email")
+@click.option("--org", "org_handle", help="Organisation to join.")
+@click.option("--role", type=click.Choice(["owner", "editor", "contributor"]), default="owner",
+              show_default=True, help="Role in --org.")
+@click.option("--admin", is_flag=True, help="Make an instance administrator.")
+@click.option("--name", default="", help="The person's display name.")
+@with_appcontext
+def user_create(email, org_handle, role, admin, name):
+    """Create a staff account; the password is read from standard input."""
+    try:
+        org = orgs.require_org(org_handle) if org_handle else None
+        user = users.create_user(email, _read_password(), display_name=name, is_admin=admin, commit=False)
+        if org:
+            orgs.add_member(org, user, role, commit=False)
+        db.session.commit()
+    except ServiceError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    role_text = f" ({role} of {org.handle})" if org else ""
+    click.echo(f"created {user.email}{role_text}{' [admin]' if admin else ''}")
+
+
+@user_group.command("password")
+@click.argument("email")
+@with_appcontext
+def user_password(email):
+    """Set a new password (read from standard input); signs the user out everywhere."""
+    user = users.find_user(email)
+    if user is None:
+        _fail(f"No account for {email}.")
+    try:
+        users.set_password(user, _read_password())
+    except ServiceError as exc:
+        _fail(str(exc))
+    click.echo(f"password changed for {user.email}")
+
+
+@click.command("post")
+@click.argument("handle")
+@click.argument("text")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="lo", show_default=True)
+@click.option("--visibility", type=click.Choice(VISIBILITIES), default="public", show_default=True)
+@click.option("--cw", default="", help="Content warning shown before the text.")
+@with_appcontext
+def post_command(handle, text, lang, visibility, cw):
+    """Publish TEXT as the organisation HANDLE; prints the post's id."""
+    try:
+        org = orgs.require_org(handle)
+        post = posts.publish_as_operator(org, text, language=lang, visibility=visibility, summary=cw)
+    except ServiceError as exc:
+        _fail(str(exc))
+    click.echo(post.uri)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Drain what is due now, then exit.")
+@with_appcontext
+def worker_command(once):
+    """Run deliveries and inbox processing."""
+    if once:
+        stats = worker.run_once()
+        click.echo(" ".join(f"{k}={v}" for k, v in stats.items()))
+    else:
+        worker.run_forever()
+
+
+@click.command("demo")
+@with_appcontext
+def demo_command():
+    """On an empty hub, create a demo organisation and its owner (an administrator), and say how to sign in."""
+    if users.any_user():
+        click.echo("The hub already has accounts; no demo data created.")
+        return
+    password = secrets.token_urlsafe(12)
+    org = orgs.create_org("demo", "ອົງການສາທິດ Demo CSO", commit=False)
+    user = users.create_user("admin@example.org", password, display_name="Demo admin", is_admin=True,
+                             commit=False)
+    orgs.add_member(org, user, "owner", commit=False)
+    db.session.commit()
+    base = f"{current_app.config['HUB_SCHEME']}://{current_app.config['HUB_DOMAIN']}"
+    click.echo(f"Sign in at {base}/login as admin@example.org with password: {password}")
+    click.echo("(Shown once. Change it under Settings, or: hub user password admin@example.org)")
+
+
+COMMANDS = (demo_command, org_group, network_group, user_group, post_command, worker_command)
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the hub commands to the Flask CLI."""
+    for command in COMMANDS:
+        app.cli.add_command(command)

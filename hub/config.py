@@ -1,0 +1,74 @@
+"""Settings read from the environment (DESIGN.md §3)."""
+
+import ipaddress
+import os
+import secrets
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A setting in the environment is malformed."""
+
+
+def _instance_dir() -> Path:
+    return Path(os.environ.get("HUB_INSTANCE_DIR", Path.cwd() / "instance")).resolve()
+
+
+def _secret_key(instance_dir: Path) -> str:
+    """Return HUB_SECRET_KEY, or a key generated once into the instance folder."""
+    if os.environ.get("HUB_SECRET_KEY"):
+        return os.environ["HUB_SECRET_KEY"]
+    path = instance_dir / "secret_key"
+    if not path.exists():
+        instance_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _networks(value: str) -> list[str]:
+    """Parse HUB_ALLOW_PRIVATE_NETWORKS into a list of CIDRs, failing loudly."""
+    networks = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError as exc:
+            raise ConfigError(f"HUB_ALLOW_PRIVATE_NETWORKS: {part!r} is not a CIDR network") from exc
+    return networks
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    """Build the Flask config mapping from the environment, then apply overrides."""
+    env = os.environ
+    overrides = overrides or {}
+    instance_dir = Path(overrides.get("HUB_INSTANCE_DIR") or _instance_dir())
+    scheme = env.get("HUB_SCHEME", "https")
+    if scheme not in ("http", "https"):
+        raise ConfigError(f"HUB_SCHEME must be http or https, not {scheme!r}")
+    domain = env.get("HUB_DOMAIN", "localhost:5000").strip().lower()
+    if not domain or "/" in domain or "@" in domain:
+        raise ConfigError(f"HUB_DOMAIN must be host[:port], not {domain!r}")
+    media_dir = Path(env.get("HUB_MEDIA_DIR") or instance_dir / "media")
+    config = {
+        "HUB_DOMAIN": domain,
+        "HUB_SCHEME": scheme,
+        "HUB_INSTANCE_DIR": str(instance_dir),
+        "SQLALCHEMY_DATABASE_URI": env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'hub.db'}",
+        "HUB_ALLOW_PRIVATE_NETWORKS": _networks(env.get("HUB_ALLOW_PRIVATE_NETWORKS", "")),
+        "HUB_MEDIA_DIR": str(media_dir),
+        "HUB_MEDIA_URL": env.get("HUB_MEDIA_URL", "").rstrip("/"),
+        "HUB_SMTP_URL": env.get("HUB_SMTP_URL", ""),
+        "HUB_MAIL_FROM": env.get("HUB_MAIL_FROM", f"hub@{domain.split(':')[0]}"),
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": scheme == "https",
+        "REMEMBER_COOKIE_SECURE": scheme == "https",
+        "BABEL_DEFAULT_LOCALE": "lo",
+        "BABEL_SUPPORTED_LOCALES": ["lo", "en"],
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+    }
+    config.update(overrides)
+    if "SECRET_KEY" not in config:
+        config["SECRET_KEY"] = _secret_key(Path(config["HUB_INSTANCE_DIR"]))
+    return config

@@ -1,0 +1,72 @@
+"""The import direction of DESIGN.md §1, checked on the source with ast."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BLUEPRINTS = ("hub.web", "hub.activitypub", "hub.api")
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((ROOT / package.replace(".", "/")).rglob("*.py"))
+
+
+def _imports(path: Path) -> list[tuple[str, int, bool]]:
+    """(module, line, at_top_level) for every import in a file."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    top = {id(node) for node in tree.body}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno, id(node) in top) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.module, node.lineno, id(node) in top))
+    return found
+
+
+def _violations(package: str, forbidden) -> list[str]:
+    return [f"{path.relative_to(ROOT)}:{line} imports {module}"
+            for path in _modules(package)
+            for module, line, _ in _imports(path) if forbidden(module)]
+
+
+def _under(module: str, *prefixes: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def test_federation_imports_nothing_of_ours_nor_flask_or_sqlalchemy():
+    assert _violations("federation", lambda m: _under(m, "hub", "flask", "sqlalchemy", "flask_sqlalchemy")
+                       or m.startswith("flask_")) == []
+
+
+def test_models_import_only_extensions():
+    assert _violations("hub.models", lambda m: _under(m, "hub")
+                       and not _under(m, "hub.extensions", "hub.models")) == []
+
+
+def test_services_never_import_blueprints_or_worker():
+    assert _violations("hub.services", lambda m: _under(m, *BLUEPRINTS, "hub.worker", "hub.cli")) == []
+
+
+def test_convert_imports_no_services_or_blueprints():
+    path = ROOT / "hub" / "convert.py"
+    if not path.exists():
+        pytest.skip("hub/convert.py not written yet")
+    bad = [m for m, _, _ in _imports(path) if _under(m, *BLUEPRINTS, "hub.services", "hub.worker")]
+    assert bad == []
+
+
+@pytest.mark.parametrize("blueprint", BLUEPRINTS)
+def test_blueprints_never_import_each_other(blueprint):
+    others = [b for b in BLUEPRINTS if b != blueprint]
+    assert _violations(blueprint, lambda m: _under(m, *others)) == []
+
+
+def test_no_function_local_imports():
+    late = [f"{path.relative_to(ROOT)}:{line} imports {module} inside a function"
+            for package in ("hub", "federation")
+            for path in _modules(package)
+            for module, line, top in _imports(path) if not top and module != "typing"]
+    assert late == []

@@ -10,6 +10,7 @@ export PEERS
 .PHONY: run test lint bench translations system-deps peers clean
 
 $(VENV)/.runtime: pyproject.toml
+	bash scripts/system-deps.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e .
@@ -25,10 +26,7 @@ run: $(VENV)/.runtime
 
 ## system-deps: Chromium (for browser tests) from Debian's packages, when it is missing
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
-	  else echo "Install Chromium (Debian: sudo apt-get install chromium) for the browser tests." >&2; exit 1; fi; }
+	bash scripts/system-deps.sh --test
 
 ## peers: independent fediverse servers from PyPI, for the end-to-end tests
 peers: $(PEERS)/.installed

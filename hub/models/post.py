@@ -166,3 +166,14 @@ class Media(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     post = relationship("Post", back_populates="attachments", foreign_keys=[post_id])
+
+
+class SearchTerm(db.Model):
+    """One word of a public post, segmented by ICU (Lao has no spaces between words)."""
+
+    __tablename__ = "search_terms"
+    __table_args__ = (UniqueConstraint("term", "post_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    term: Mapped[str] = mapped_column(String(64))
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), index=True)

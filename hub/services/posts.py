@@ -6,7 +6,9 @@ from hub.extensions import db
 from hub.models import Actor, Mention, Post, PostRevision, PostTag, Tag, User
 from hub.models.base import utcnow
 from hub.models.post import DELETED, DRAFT, PENDING, PUBLISHED, REJECTED, VISIBILITIES
-from hub.services import NotFound, PermissionDenied, ServiceError, accounts, audit, orgs, outbox, text, urls
+from hub.services import (
+    NotFound, PermissionDenied, ServiceError, accounts, audit, orgs, outbox, search, text, urls,
+)
 
 LANGUAGES = ("lo", "en")
 MAX_SUMMARY = 500
@@ -86,6 +88,7 @@ def _publish(post: Post, user: User | None) -> None:
     post.published_at = utcnow()
     post.approved_by_id = user.id if user else None
     audit.record(user, post.actor, "post.publish", post)
+    search.index_post(post)
     outbox.post_published(post)
 
 
@@ -175,6 +178,7 @@ def edit(post: Post, user: User, source: str, *, language: str | None = None, su
     audit.record(user, post.actor, "post.edit", post)
     if post.state == PUBLISHED:
         post.edited_at = utcnow()
+        search.index_post(post)
         outbox.post_edited(post)
     db.session.commit()
     return post
@@ -186,6 +190,7 @@ def delete(post: Post, user: User) -> None:
     was_published = post.state == PUBLISHED
     post.state, post.deleted_at = DELETED, utcnow()
     audit.record(user, post.actor, "post.delete", post)
+    search.index_post(post)
     if was_published:
         outbox.post_deleted(post)
     db.session.commit()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 17:54:58.714883
+Create Date: 2026-11-26 18:09:48.949301
 
 """
 from alembic import op
@@ -390,6 +390,17 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_post_tags_post_id'), ['post_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_post_tags_tag_id'), ['tag_id'], unique=False)
 
+    op.create_table('search_terms',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('term', sa.String(length=64), nullable=False),
+    sa.Column('post_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['post_id'], ['posts.id'], name=op.f('fk_search_terms_post_id_posts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_search_terms')),
+    sa.UniqueConstraint('term', 'post_id', name=op.f('uq_search_terms_term_post_id'))
+    )
+    with op.batch_alter_table('search_terms', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_search_terms_post_id'), ['post_id'], unique=False)
+
     op.create_table('deliveries',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('activity_id', sa.Integer(), nullable=False),
@@ -422,6 +433,10 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_deliveries_activity_id'))
 
     op.drop_table('deliveries')
+    with op.batch_alter_table('search_terms', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_search_terms_post_id'))
+
+    op.drop_table('search_terms')
     with op.batch_alter_table('post_tags', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_post_tags_tag_id'))
         batch_op.drop_index(batch_op.f('ix_post_tags_post_id'))

@@ -1,0 +1,290 @@
+"""The delivery outbox (DESIGN.md §2): queue an activity for remote inboxes in the caller's
+transaction, claim due rows for a worker, record the outcome of each attempt, and report it."""
+
+import json
+import random
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from flask import current_app
+from sqlalchemy import and_, distinct, exists, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from hub.extensions import db
+from hub.models import Actor, Delivery, DomainState, Follow, OutgoingActivity
+from hub.models.activity import DONE, FAILED, GONE, QUEUED
+from hub.models.base import utcnow
+
+# Retry schedule: 30 s doubling to an 8 h ceiling; 18 attempts span about three days.
+RETRY_BASE_SECONDS = 30.0
+RETRY_CAP_SECONDS = 8 * 3600.0
+MAX_ATTEMPTS = 18
+# A row never attempted (its domain stayed paused) gives up after this age.
+MAX_AGE = timedelta(days=3, hours=12)
+# Domain pauses after network failures: 60 s doubling to a 6 h ceiling.
+PAUSE_BASE_SECONDS = 60.0
+PAUSE_CAP_SECONDS = 6 * 3600.0
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+# --- addresses ---------------------------------------------------------------------------------
+
+def normalise_host(host: str, port: int | None = None, scheme: str = "https") -> str:
+    """Lower-case, IDNA-encoded host without trailing dot, with its port unless it is the default."""
+    host = (host or "").strip().rstrip(".").lower()
+    if not host:
+        raise ValueError("empty host")
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    else:
+        host = host.encode("idna").decode("ascii")
+    if port is not None and port != DEFAULT_PORTS.get(scheme):
+        return f"{host}:{port}"
+    return host
+
+
+def inbox_domain(inbox: str) -> str | None:
+    """The normalised host[:port] of an http(s) inbox URL, or None when the URL is unusable."""
+    try:
+        parts = urlsplit(inbox)
+        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+            return None
+        return normalise_host(parts.hostname, parts.port, parts.scheme)
+    except (ValueError, UnicodeError):
+        return None
+
+
+def local_host() -> str:
+    """This hub's own normalised host[:port]."""
+    scheme = current_app.config["HUB_SCHEME"]
+    return inbox_domain(f"{scheme}://{current_app.config['HUB_DOMAIN']}/") or ""
+
+
+# --- enqueue -----------------------------------------------------------------------------------
+
+def serialise(activity: dict) -> str:
+    """The compact JSON text of an activity, as it goes on the wire."""
+    return json.dumps(activity, ensure_ascii=False, separators=(",", ":"))
+
+
+def enqueue(activity: dict, actor: Actor, inboxes: Iterable[str], post=None) -> OutgoingActivity:
+    """Queue an activity for each distinct remote inbox in the current transaction (no commit)."""
+    payload = serialise(activity)
+    outgoing = db.session.scalar(select(OutgoingActivity).where(OutgoingActivity.uri == activity["id"]))
+    if outgoing is None:
+        outgoing = OutgoingActivity(uri=activity["id"], type=str(activity.get("type", ""))[:32],
+                                    actor_id=actor.id, post_id=post.id if post is not None else None,
+                                    payload=payload)
+        db.session.add(outgoing)
+        db.session.flush()
+        already: set[str] = set()
+    else:
+        outgoing.payload = payload
+        already = set(db.session.scalars(select(Delivery.inbox).where(Delivery.activity_id == outgoing.id)))
+    own = local_host()
+    targets: dict[str, str] = {}
+    for inbox in inboxes:
+        if not inbox or inbox in targets or inbox in already:
+            continue
+        domain = inbox_domain(inbox)
+        if domain is None or domain == own:
+            continue
+        targets[inbox] = domain
+    if targets:
+        blocked = set(db.session.scalars(select(DomainState.domain).where(
+            DomainState.blocked.is_(True), DomainState.domain.in_(set(targets.values())))))
+        now = utcnow()
+        rows = [{"activity_id": outgoing.id, "inbox": inbox, "domain": domain, "state": QUEUED,
+                 "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now}
+                for inbox, domain in targets.items() if domain not in blocked]
+        if rows:
+            db.session.execute(insert(Delivery), rows)
+    return outgoing
+
+
+def follower_inboxes(actor: Actor) -> list[str]:
+    """Distinct inboxes (shared when known) of the accepted remote followers of a local actor."""
+    target = func.coalesce(Actor.shared_inbox, Actor.inbox)
+    query = (select(distinct(target))
+             .join(Follow, Follow.follower_id == Actor.id)
+             .where(Follow.target_id == actor.id, Follow.state == Follow.ACCEPTED,
+                    Actor.domain.is_not(None), Actor.gone.is_(False), target.is_not(None)))
+    return list(db.session.scalars(query))
+
+
+# --- claiming ----------------------------------------------------------------------------------
+
+def _due_filter(now: datetime):
+    paused = exists().where(DomainState.domain == Delivery.domain, DomainState.paused_until > now)
+    return and_(Delivery.state == QUEUED, Delivery.next_attempt_at <= now,
+                or_(Delivery.locked_until.is_(None), Delivery.locked_until < now), ~paused)
+
+
+def claim_due(limit: int = 500, lock_seconds: float = 300.0) -> list[Delivery]:
+    """Lock up to `limit` due deliveries for this worker (SKIP LOCKED on PostgreSQL) and commit."""
+    now = utcnow()
+    due = (select(Delivery.id).where(_due_filter(now)).order_by(Delivery.next_attempt_at)
+           .limit(limit).with_for_update(skip_locked=True, of=Delivery))
+    claim = (update(Delivery).where(Delivery.id.in_(due.scalar_subquery()))
+             .values(locked_until=now + timedelta(seconds=lock_seconds))
+             .returning(Delivery.id).execution_options(synchronize_session=False))
+    ids = list(db.session.scalars(claim))
+    db.session.commit()
+    if not ids:
+        return []
+    return list(db.session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
+
+
+def release(ids: Iterable[int]) -> None:
+    """Give claimed rows back untouched (a worker stopping before it sent them)."""
+    ids = list(ids)
+    if ids:
+        db.session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(locked_until=None)
+                           .execution_options(synchronize_session=False))
+        db.session.commit()
+
+
+def due_count() -> int:
+    """How many deliveries could be claimed right now."""
+    return db.session.scalar(select(func.count()).select_from(Delivery).where(_due_filter(utcnow()))) or 0
+
+
+# --- scheduling --------------------------------------------------------------------------------
+
+def retry_delay(attempts: int, retry_after: float | None = None) -> float:
+    """Seconds before attempt number attempts+1: exponential with ±20 % jitter, at least Retry-After."""
+    base = current_app.config.get("HUB_DELIVERY_RETRY_BASE", RETRY_BASE_SECONDS)
+    delay = min(base * 2 ** max(attempts - 1, 0), RETRY_CAP_SECONDS)
+    delay *= random.uniform(0.8, 1.2)
+    return max(delay, retry_after or 0.0)
+
+
+def schedule_total(attempts: int = MAX_ATTEMPTS) -> float:
+    """Seconds from the first attempt to the last of the production schedule (without jitter)."""
+    return sum(min(RETRY_BASE_SECONDS * 2 ** max(n - 1, 0), RETRY_CAP_SECONDS) for n in range(1, attempts))
+
+
+def pause_delay(failures: int) -> float:
+    """How long a domain rests after `failures` consecutive network failures."""
+    base = current_app.config.get("HUB_DELIVERY_PAUSE_BASE", PAUSE_BASE_SECONDS)
+    return min(base * 2 ** max(failures - 1, 0), PAUSE_CAP_SECONDS) * random.uniform(1.0, 1.2)
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+def _ensure_domains(domains: Iterable[str]) -> None:
+    """Create missing DomainState rows, tolerating a concurrent worker doing the same."""
+    domains = sorted(set(domains))
+    if not domains:
+        return
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt = pg_insert(DomainState).on_conflict_do_nothing(index_elements=["domain"])
+    else:
+        stmt = sqlite_insert(DomainState).on_conflict_do_nothing(index_elements=["domain"])
+    db.session.execute(stmt, [{"domain": d, "consecutive_failures": 0, "blocked": False} for d in domains])
+
+
+def record_domain_health(reachable: Iterable[str], unreachable: Iterable[str]) -> dict[str, datetime]:
+    """Reset domains that answered; count a failure and pause those that did not. Returns pauses."""
+    now = utcnow()
+    reachable, unreachable = set(reachable), set(unreachable) - set(reachable)
+    if reachable:
+        db.session.execute(update(DomainState).where(DomainState.domain.in_(reachable),
+                                                     or_(DomainState.consecutive_failures > 0,
+                                                         DomainState.paused_until.is_not(None)))
+                           .values(consecutive_failures=0, paused_until=None, last_success_at=now)
+                           .execution_options(synchronize_session=False))
+    pauses: dict[str, datetime] = {}
+    if unreachable:
+        _ensure_domains(unreachable)
+        states = db.session.execute(select(DomainState.domain, DomainState.consecutive_failures)
+                                    .where(DomainState.domain.in_(unreachable))).all()
+        rows = []
+        for domain, failures in states:
+            failures = (failures or 0) + 1
+            pauses[domain] = now + timedelta(seconds=pause_delay(failures))
+            rows.append({"domain": domain, "consecutive_failures": failures,
+                         "paused_until": pauses[domain], "last_failure_at": now})
+        db.session.execute(update(DomainState), rows)
+    return pauses
+
+
+def suspect_domains(domains: Iterable[str]) -> set[str]:
+    """Domains whose last attempts failed at the network level: probe them with one request first."""
+    domains = set(domains)
+    if not domains:
+        return set()
+    return set(db.session.scalars(select(DomainState.domain).where(
+        DomainState.domain.in_(domains), DomainState.consecutive_failures > 0)))
+
+
+def record_results(claimed: dict[int, Delivery], results: Iterable,
+                   deferred: dict[int, datetime] | None = None) -> dict:
+    """Store the outcome of each attempt in bulk; `deferred` rows were not tried (paused domain)."""
+    now = utcnow()
+    counts = {"ok": 0, "retry": 0, "gone": 0, "failed": 0, "deferred": 0}
+    rows, gone_inboxes = [], []
+    for result in results:
+        row = claimed[result.job_id]
+        kind = result.kind if result.kind in counts else "retry"
+        attempts = row.attempts + 1
+        values = {"id": row.id, "attempts": attempts, "locked_until": None, "last_status": result.status,
+                  "last_error": (result.error or "")[:500], "state": row.state,
+                  "next_attempt_at": row.next_attempt_at, "delivered_at": row.delivered_at}
+        if kind == "ok":
+            values.update(state=DONE, delivered_at=now)
+        elif kind == "gone":
+            values["state"] = GONE
+            gone_inboxes.append(row.inbox)
+        elif kind == "failed":
+            values["state"] = FAILED
+        elif attempts >= MAX_ATTEMPTS or row.created_at < now - MAX_AGE:
+            kind, values["state"] = "failed", FAILED
+        else:
+            values["next_attempt_at"] = now + timedelta(seconds=retry_delay(attempts, result.retry_after))
+        counts[kind] += 1
+        rows.append(values)
+    for row_id, until in (deferred or {}).items():
+        row = claimed[row_id]
+        expired = row.created_at < now - MAX_AGE
+        rows.append({"id": row_id, "attempts": row.attempts, "locked_until": None,
+                     "last_status": row.last_status, "last_error": "domain paused after network failures",
+                     "state": FAILED if expired else row.state, "delivered_at": row.delivered_at,
+                     "next_attempt_at": max(until, row.next_attempt_at)})
+        counts["failed" if expired else "deferred"] += 1
+    if rows:
+        db.session.execute(update(Delivery), rows)
+    if gone_inboxes:
+        mark_inbox_owners_gone(gone_inboxes)
+    return counts
+
+
+def mark_inbox_owners_gone(inboxes: list[str]) -> None:
+    """Mark remote actors gone whose personal inbox answered 410 (a shared inbox says nothing)."""
+    db.session.execute(update(Actor).where(
+        Actor.domain.is_not(None), Actor.inbox.in_(inboxes),
+        or_(Actor.shared_inbox.is_(None), Actor.shared_inbox != Actor.inbox))
+        .values(gone=True).execution_options(synchronize_session=False))
+
+
+# --- staff visibility --------------------------------------------------------------------------
+
+def delivery_status(post) -> dict:
+    """Per post: counts of deliveries by state and one row per inbox (host, state, attempts …)."""
+    query = (select(Delivery, OutgoingActivity.type)
+             .join(OutgoingActivity, OutgoingActivity.id == Delivery.activity_id)
+             .where(OutgoingActivity.post_id == post.id)
+             .order_by(OutgoingActivity.id, Delivery.domain, Delivery.id))
+    counts = {QUEUED: 0, DONE: 0, FAILED: 0, GONE: 0}
+    rows = []
+    for delivery, activity_type in db.session.execute(query):
+        counts[delivery.state] = counts.get(delivery.state, 0) + 1
+        rows.append({"activity": activity_type, "inbox": delivery.inbox, "host": delivery.domain,
+                     "state": delivery.state, "attempts": delivery.attempts,
+                     "last_status": delivery.last_status, "last_error": delivery.last_error,
+                     "next_attempt_at": delivery.next_attempt_at if delivery.state == QUEUED else None,
+                     "delivered_at": delivery.delivered_at})
+    return {"counts": counts, "total": len(rows), "rows": rows}

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import and_, distinct, exists, func, insert, or_, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -107,7 +107,7 @@ def enqueue(activity: dict, actor: Actor, inboxes: Iterable[str], post=None) -> 
 def follower_inboxes(actor: Actor) -> list[str]:
     """Distinct inboxes (shared when known) of the accepted remote followers of a local actor."""
     target = func.coalesce(Actor.shared_inbox, Actor.inbox)
-    query = (select(distinct(target))
+    query = (select(target).distinct()
              .join(Follow, Follow.follower_id == Actor.id)
              .where(Follow.target_id == actor.id, Follow.state == Follow.ACCEPTED,
                     Actor.domain.is_not(None), Actor.gone.is_(False), target.is_not(None)))

@@ -2,13 +2,14 @@
 transaction, claim due rows for a worker, record the outcome of each attempt, and report it."""
 
 import json
+import os
 import random
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -27,6 +28,25 @@ MAX_AGE = timedelta(days=3, hours=12)
 PAUSE_BASE_SECONDS = 60.0
 PAUSE_CAP_SECONDS = 6 * 3600.0
 DEFAULT_PORTS = {"http": 80, "https": 443}
+DEFAULTS = {
+    "HUB_DELIVERY_RETRY_BASE": RETRY_BASE_SECONDS,  # first retry delay; doubles per attempt
+    "HUB_DELIVERY_PAUSE_BASE": PAUSE_BASE_SECONDS,  # first pause of a failing domain
+    "HUB_DELIVERY_BATCH": 2000,  # rows claimed per batch
+    "HUB_DELIVERY_CONCURRENCY": 512,  # requests in flight
+    "HUB_DELIVERY_PER_HOST": 8,  # requests in flight to one host
+    "HUB_DELIVERY_TIMEOUT": 20.0,  # total deadline of one POST, connect to last byte
+    "HUB_DELIVERY_LOCK": 0.0,  # seconds a claim holds its rows; 0: three deadlines plus a minute
+}
+
+
+def setting(name: str) -> float:
+    """A delivery setting from the app config, else the environment, else its default."""
+    value = current_app.config.get(name, os.environ.get(name))
+    return type(DEFAULTS[name])(value) if value not in (None, "") else DEFAULTS[name]
+
+
+# PostgreSQL NOTIFY channel that wakes idle workers when a transaction queued work.
+WAKE_CHANNEL = "hub_work"
 
 
 # --- addresses ---------------------------------------------------------------------------------
@@ -101,7 +121,14 @@ def enqueue(activity: dict, actor: Actor, inboxes: Iterable[str], post=None) -> 
                 for inbox, domain in targets.items() if domain not in blocked]
         if rows:
             db.session.execute(insert(Delivery), rows)
+            notify_workers()
     return outgoing
+
+
+def notify_workers() -> None:
+    """Wake idle workers when the current transaction commits (PostgreSQL; a no-op on SQLite)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
 
 
 def follower_inboxes(actor: Actor) -> list[str]:
@@ -155,7 +182,7 @@ def due_count() -> int:
 
 def retry_delay(attempts: int, retry_after: float | None = None) -> float:
     """Seconds before attempt number attempts+1: exponential with ±20 % jitter, at least Retry-After."""
-    base = current_app.config.get("HUB_DELIVERY_RETRY_BASE", RETRY_BASE_SECONDS)
+    base = setting("HUB_DELIVERY_RETRY_BASE")
     delay = min(base * 2 ** max(attempts - 1, 0), RETRY_CAP_SECONDS)
     delay *= random.uniform(0.8, 1.2)
     return max(delay, retry_after or 0.0)
@@ -168,7 +195,7 @@ def schedule_total(attempts: int = MAX_ATTEMPTS) -> float:
 
 def pause_delay(failures: int) -> float:
     """How long a domain rests after `failures` consecutive network failures."""
-    base = current_app.config.get("HUB_DELIVERY_PAUSE_BASE", PAUSE_BASE_SECONDS)
+    base = setting("HUB_DELIVERY_PAUSE_BASE")
     return min(base * 2 ** max(failures - 1, 0), PAUSE_CAP_SECONDS) * random.uniform(1.0, 1.2)
 
 

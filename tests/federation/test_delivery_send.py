@@ -3,26 +3,26 @@
 import base64
 import hashlib
 import json
-import socket
 from datetime import timedelta
 
 import httpsig
 import pytest
+from delivery_support import Peers, add_followers, free_port, publish, time_passes
 from sqlalchemy import select, update
 
-from bench.sinks import FORBIDDEN, GONE, LATENCY, OK, SILENT, UNAVAILABLE, Behaviour, Sink
+from bench.sinks import FORBIDDEN, GONE, LATENCY, OK, SILENT, UNAVAILABLE, Behaviour
 from hub import worker
 from hub.extensions import db
-from hub.models import Actor, Delivery, DomainState, Follow
+from hub.models import Delivery, DomainState
 from hub.models.base import utcnow
 from hub.services import delivery
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 (used on every 127.0.0.x sink)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+@pytest.fixture
+def peers():
+    started = Peers()
+    yield started
+    started.stop_all()
 
 
 @pytest.fixture
@@ -31,65 +31,17 @@ def port():
 
 
 @pytest.fixture
-def sinks():
-    """Factory: sinks({("127.0.0.2", port): Behaviour(...)}) starts fake servers for the test."""
-    started = []
-
-    def start(behaviours):
-        sink = Sink(dict(behaviours)).start_in_thread()
-        started.append(sink)
-        return sink
-
-    yield start
-    for sink in started:
-        sink.stop()
-
-
-@pytest.fixture
 def org(app, make_org):
     app.config.update(HUB_DELIVERY_TIMEOUT=2.0, HUB_DELIVERY_RETRY_BASE=30.0)
     return make_org()
-
-
-def add_followers(org, host, port, count=1, shared=True):
-    """Remote followers on host:port; with a shared inbox unless shared=False."""
-    base = f"http://{host}:{port}"
-    actors = []
-    for n in range(count):
-        actor = Actor(type="Person", handle=f"u{n}", domain=f"{host}:{port}", uri=f"{base}/users/u{n}",
-                      inbox=f"{base}/users/u{n}/inbox", shared_inbox=f"{base}/inbox" if shared else None)
-        db.session.add(actor)
-        db.session.flush()
-        db.session.add(Follow(follower_id=actor.id, target_id=org.id, state=Follow.ACCEPTED))
-        actors.append(actor)
-    db.session.commit()
-    return actors
-
-
-def publish(org, n=1):
-    """What the outbox does for a post: one Create to every follower inbox, committed."""
-    activity = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"{org.uri}/activities/{n}",
-                "type": "Create", "actor": org.uri,
-                "object": {"id": f"{org.uri}/notes/{n}", "type": "Note", "content": "ນ້ຳຖ້ວມ"}}
-    delivery.enqueue(activity, org, delivery.follower_inboxes(org))
-    db.session.commit()
-    return activity
-
-
-def time_passes():
-    """Move every pending row and domain pause into the past, as if the clock had run on."""
-    past = utcnow() - timedelta(seconds=1)
-    db.session.execute(update(Delivery).where(Delivery.state == "queued").values(next_attempt_at=past))
-    db.session.execute(update(DomainState).values(paused_until=past))
-    db.session.commit()
 
 
 def rows():
     return {(d.domain, d.inbox.split("/", 3)[3]): d for d in db.session.scalars(select(Delivery))}
 
 
-def test_post_reaches_each_distinct_inbox_once_signed_by_the_org(org, sinks, port):
-    sink = sinks({("127.0.0.2", port): Behaviour(), ("127.0.0.3", port): Behaviour()})
+def test_post_reaches_each_distinct_inbox_once_signed_by_the_org(org, peers, port):
+    sink = peers({("127.0.0.2", port): Behaviour(), ("127.0.0.3", port): Behaviour()})
     add_followers(org, "127.0.0.2", port, count=3)
     add_followers(org, "127.0.0.3", port, count=2, shared=False)
     activity = publish(org)
@@ -111,9 +63,9 @@ def test_post_reaches_each_distinct_inbox_once_signed_by_the_org(org, sinks, por
     assert worker.run_once()["delivered"] == 0
 
 
-def test_503_is_retried_after_retry_after_and_then_delivered(org, sinks, port, app):
+def test_503_is_retried_after_retry_after_and_then_delivered(org, peers, port, app):
     app.config["HUB_DELIVERY_RETRY_BASE"] = 1.0
-    sink = sinks({("127.0.0.2", port): Behaviour(script=[UNAVAILABLE], retry_after=3600)})
+    sink = peers({("127.0.0.2", port): Behaviour(script=[UNAVAILABLE], retry_after=3600)})
     add_followers(org, "127.0.0.2", port)
     publish(org)
     assert worker.run_once()["retrying"] == 1
@@ -126,8 +78,8 @@ def test_503_is_retried_after_retry_after_and_then_delivered(org, sinks, port, a
     assert sink.served[f"127.0.0.2:{port}"] == 2 and len(sink.received) == 1
 
 
-def test_backoff_grows_between_attempts_and_ends_failed(org, sinks, port):
-    sinks({("127.0.0.2", port): Behaviour(kind=UNAVAILABLE, retry_after=0)})
+def test_backoff_grows_between_attempts_and_ends_failed(org, peers, port):
+    peers({("127.0.0.2", port): Behaviour(kind=UNAVAILABLE, retry_after=0)})
     add_followers(org, "127.0.0.2", port)
     publish(org)
     waits = []
@@ -144,8 +96,8 @@ def test_backoff_grows_between_attempts_and_ends_failed(org, sinks, port):
     assert next(iter(rows().values())).state == "failed"
 
 
-def test_410_from_a_personal_inbox_marks_the_actor_gone(org, sinks, port):
-    sinks({("127.0.0.2", port): Behaviour(kind=GONE), ("127.0.0.3", port): Behaviour()})
+def test_410_from_a_personal_inbox_marks_the_actor_gone(org, peers, port):
+    peers({("127.0.0.2", port): Behaviour(kind=GONE), ("127.0.0.3", port): Behaviour()})
     (leaver,) = add_followers(org, "127.0.0.2", port, shared=False)
     add_followers(org, "127.0.0.3", port)
     publish(org)
@@ -156,8 +108,8 @@ def test_410_from_a_personal_inbox_marks_the_actor_gone(org, sinks, port):
     assert delivery.follower_inboxes(org) == [f"http://127.0.0.3:{port}/inbox"]
 
 
-def test_permanent_4xx_fails_without_retry(org, sinks, port):
-    sink = sinks({("127.0.0.2", port): Behaviour(kind=FORBIDDEN)})
+def test_permanent_4xx_fails_without_retry(org, peers, port):
+    sink = peers({("127.0.0.2", port): Behaviour(kind=FORBIDDEN)})
     add_followers(org, "127.0.0.2", port)
     publish(org)
     assert worker.run_once()["failed"] == 1
@@ -166,10 +118,10 @@ def test_permanent_4xx_fails_without_retry(org, sinks, port):
     assert sink.served[f"127.0.0.2:{port}"] == 1
 
 
-def test_dead_domain_is_paused_then_probed_once_per_round_and_recovers(org, sinks, port, app):
+def test_dead_domain_is_paused_then_probed_once_per_round_and_recovers(org, peers, port, app):
     app.config["HUB_DELIVERY_TIMEOUT"] = 0.5
     dead = ("127.0.0.2", port)
-    sink = sinks({dead: Behaviour(kind=SILENT), ("127.0.0.3", port): Behaviour()})
+    sink = peers({dead: Behaviour(kind=SILENT), ("127.0.0.3", port): Behaviour()})
     add_followers(org, *dead, count=3, shared=False)
     add_followers(org, "127.0.0.3", port)
     publish(org, 1)
@@ -196,8 +148,8 @@ def test_dead_domain_is_paused_then_probed_once_per_round_and_recovers(org, sink
     assert sink.counts[(address, "/users/u2/inbox")] == 3
 
 
-def test_a_slow_host_is_delivered_alongside_the_others(org, sinks, port):
-    sink = sinks({("127.0.0.2", port): Behaviour(kind=LATENCY, delay=0.5), ("127.0.0.3", port): Behaviour()})
+def test_a_slow_host_is_delivered_alongside_the_others(org, peers, port):
+    sink = peers({("127.0.0.2", port): Behaviour(kind=LATENCY, delay=0.5), ("127.0.0.3", port): Behaviour()})
     add_followers(org, "127.0.0.2", port)
     add_followers(org, "127.0.0.3", port)
     publish(org)

@@ -1,0 +1,151 @@
+"""Several workers and killed workers: no delivery lost, none doubled beyond what was in flight."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from delivery_support import Peers, add_followers, free_port, publish
+from sqlalchemy import func, select, update
+
+from bench.sinks import LATENCY, Behaviour
+from hub.extensions import db
+from hub.models import Delivery
+from hub.models.base import utcnow
+from hub.services import delivery
+
+HUB = str(Path(sys.executable).parent / "hub")
+
+
+def worker_env(app, **extra) -> dict:
+    """The environment of a `hub worker` process on the test's database."""
+    env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+               HUB_DOMAIN=app.config["HUB_DOMAIN"], HUB_SCHEME="http", HUB_SECRET_KEY="test",
+               HUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8", HUB_INSTANCE_DIR=app.config["HUB_INSTANCE_DIR"])
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def spread_followers(org, port, hosts, per_host):
+    """Followers with personal inboxes on 127.0.1.1 … so every one is its own delivery."""
+    addresses = [(f"127.0.1.{n + 1}", port) for n in range(hosts)]
+    for host, _ in addresses:
+        add_followers(org, host, port, count=per_host, shared=False)
+    return addresses
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def peers():
+    started = Peers()
+    yield started
+    started.stop_all()
+
+
+@pytest.fixture
+def org(app, make_org):
+    return make_org()
+
+
+def test_concurrent_claims_never_hand_out_a_row_twice(app, org, db_url):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several workers need PostgreSQL (SQLite runs one)")
+    delivery.enqueue({"id": f"{org.uri}/activities/1", "type": "Create"}, org,
+                     [f"https://s{n}.example/inbox" for n in range(400)])
+    db.session.commit()
+    claimed, barrier = [], threading.Barrier(4)
+
+    def claimer():
+        with app.app_context():
+            barrier.wait()
+            while rows := delivery.claim_due(limit=7):
+                claimed.extend(row.id for row in rows)
+            db.session.remove()
+
+    threads = [threading.Thread(target=claimer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(claimed) == 400 and len(set(claimed)) == 400
+
+
+def test_two_worker_processes_deliver_each_inbox_exactly_once(app, org, db_url, peers):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several workers need PostgreSQL (SQLite runs one)")
+    port = free_port()
+    addresses = spread_followers(org, port, hosts=20, per_host=10)
+    sink = peers({a: Behaviour(kind=LATENCY, delay=0.02) for a in addresses})
+    publish(org)
+    env = worker_env(app, HUB_DELIVERY_BATCH=7, HUB_DELIVERY_PER_HOST=2)
+    procs = [subprocess.Popen([HUB, "worker", "--once"], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0]
+    delivered = [int(out.split("delivered=")[1].split()[0]) for out in outputs]
+    assert sum(delivered) == 200
+    assert len(sink.counts) == 200 and set(sink.counts.values()) == {1}
+    states = Counter(db.session.scalars(select(Delivery.state)))
+    assert states == {"done": 200}
+
+
+def test_kill_9_mid_flight_then_restart_loses_nothing(app, org, peers):
+    port = free_port()
+    addresses = spread_followers(org, port, hosts=20, per_host=10)
+    sink = peers({a: Behaviour(kind=LATENCY, delay=0.1) for a in addresses})
+    publish(org)
+    batch = 20
+    env = worker_env(app, HUB_DELIVERY_BATCH=batch, HUB_DELIVERY_LOCK=600)
+    proc = subprocess.Popen([HUB, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: sum(sink.counts.values()) >= 60)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    received_at_kill = sum(sink.counts.values())
+    assert received_at_kill < 200, "the worker finished before it could be killed"
+    db.session.expire_all()
+    locked = db.session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.state == "queued", Delivery.locked_until > utcnow()))
+    assert 0 < locked <= batch  # what was in flight is still locked by the dead worker
+    db.session.execute(update(Delivery).where(Delivery.locked_until.is_not(None))
+                       .values(locked_until=utcnow() - timedelta(seconds=1)))  # the lock expires
+    db.session.commit()
+    done = subprocess.run([HUB, "worker", "--once"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert len(sink.counts) == 200  # every inbox got the post
+    duplicates = sum(sink.counts.values()) - 200
+    assert duplicates <= batch
+    db.session.expire_all()
+    assert Counter(db.session.scalars(select(Delivery.state))) == {"done": 200}
+
+
+def test_sigterm_lets_the_batch_in_flight_finish(app, org, peers):
+    port = free_port()
+    addresses = spread_followers(org, port, hosts=10, per_host=5)
+    sink = peers({a: Behaviour(kind=LATENCY, delay=0.3) for a in addresses})
+    publish(org)
+    env = worker_env(app, HUB_DELIVERY_BATCH=10)
+    proc = subprocess.Popen([HUB, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for(lambda: sum(sink.counts.values()) >= 1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    db.session.expire_all()
+    still_locked = db.session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.locked_until > utcnow()))
+    assert still_locked == 0  # the batch was recorded before the worker left
+    done = db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.state == "done"))
+    assert done == sum(sink.counts.values()) and done < 50

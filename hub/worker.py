@@ -1,11 +1,14 @@
 """The background loop: claims due deliveries and inbox items, runs them, retries.
 
-Any number of workers may run against PostgreSQL (rows are claimed with SKIP LOCKED and a lock
-expiry, so a killed worker's rows come back); on SQLite run one. SIGTERM or SIGINT lets the batch
-in flight finish, then the loop exits.
+Any number of workers may run against PostgreSQL: rows are claimed with SKIP LOCKED and a lock
+expiry, and each worker holds an advisory lock on its id for as long as it lives, so the rows of a
+worker that was killed are released by the next worker that looks (at start and every few
+seconds) instead of waiting for the expiry. On SQLite run one worker; it releases every claim as
+it starts. SIGTERM or SIGINT lets the batch in flight finish, then the loop exits.
 """
 
 import logging
+import secrets
 import signal
 import time
 from collections import Counter
@@ -24,43 +27,60 @@ except ImportError:  # pragma: no cover - transitional
 log = logging.getLogger(__name__)
 IDLE_SLEEP = 0.5
 INBOX_BATCH = 200
-WAKE_CHANNEL = delivery.WAKE_CHANNEL
+ORPHAN_CHECK_SECONDS = 5.0
 
 
-class Waiter:
-    """Sleeps until work may be due: woken by NOTIFY on PostgreSQL, else after the timeout."""
+class Lease:
+    """This worker's identity; on PostgreSQL an advisory lock held on its own connection, which
+    also LISTENs for new work. The lock vanishes with the process, however it dies."""
 
     def __init__(self, engine):
+        self.worker_id = secrets.randbelow(2**62) + 1
+        self.url = str(engine.url)
         self.conn = None
+        self.listening = False
         if engine.dialect.name == "postgresql":
             url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             self.conn = psycopg.connect(url, autocommit=True)
-            self.conn.execute(f"LISTEN {WAKE_CHANNEL}")
+            self.conn.execute("SELECT pg_advisory_lock(%s)", (self.worker_id,))
 
     def wait(self, timeout: float) -> None:
-        """Return after a notification or `timeout` seconds."""
+        """Return after a NOTIFY of new work or `timeout` seconds."""
         if self.conn is None:
             time.sleep(timeout)
             return
+        if not self.listening:
+            self.conn.execute(f"LISTEN {delivery.WAKE_CHANNEL}")
+            self.listening = True
         for _ in self.conn.notifies(timeout=timeout, stop_after=1):
             pass
 
     def close(self) -> None:
-        """Close the listening connection."""
+        """Give up the identity (its claims become releasable)."""
         if self.conn is not None:
             self.conn.close()
 
 
 class _State:
     sender: Sender | None = None
+    lease: Lease | None = None
     stopping = False
 
 
 def sender() -> Sender:
-    """This process's Sender (its key and payload caches live as long as the process)."""
+    """This process's Sender (its key cache lives as long as the process)."""
     if _State.sender is None:
         _State.sender = Sender()
     return _State.sender
+
+
+def lease() -> Lease:
+    """This process's Lease on the current database."""
+    if _State.lease is None or _State.lease.url != str(db.engine.url):
+        if _State.lease is not None:
+            _State.lease.close()
+        _State.lease = Lease(db.engine)
+    return _State.lease
 
 
 def _inbox_batch() -> int:
@@ -69,19 +89,16 @@ def _inbox_batch() -> int:
     return inbox.process_due(INBOX_BATCH) or 0
 
 
-def _summary(totals: Counter, processed: int) -> dict:
-    return {"delivered": totals["ok"], "retrying": totals["retry"], "deferred": totals["deferred"],
-            "gone": totals["gone"], "failed": totals["failed"], "processed": processed}
-
-
 def run_round() -> tuple[Counter, int]:
     """One batch of deliveries and one batch of inbox items."""
-    counts = Counter(sender().send_batch())
+    counts = Counter(sender().send_batch(worker_id=lease().worker_id))
     return counts, _inbox_batch()
 
 
 def run_once() -> dict:
     """Process everything due now (deliveries and inbox items, alternately); return counts."""
+    lease()
+    delivery.release_orphans()
     totals, processed = Counter(), 0
     while not _State.stopping:
         counts, items = run_round()
@@ -89,7 +106,8 @@ def run_once() -> dict:
         processed += items
         if not counts["claimed"] and not items:
             break
-    return _summary(totals, processed)
+    return {"delivered": totals["ok"], "retrying": totals["retry"], "deferred": totals["deferred"],
+            "gone": totals["gone"], "failed": totals["failed"], "processed": processed}
 
 
 def _stop(signum, _frame) -> None:
@@ -98,20 +116,26 @@ def _stop(signum, _frame) -> None:
 
 
 def run_forever() -> None:
-    """Loop over the work, waking on new deliveries (PostgreSQL NOTIFY) or every IDLE_SLEEP."""
+    """Loop over the work, waking on new work (PostgreSQL NOTIFY) or every IDLE_SLEEP."""
     _State.stopping = False
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    waiter = Waiter(db.engine)
+    current = lease()
+    if current.conn is None:
+        delivery.release_all_claims()  # SQLite: the only worker, so every claim is a dead one's
+    checked = 0.0
     try:
         while not _State.stopping:
+            if time.monotonic() - checked > ORPHAN_CHECK_SECONDS:
+                delivery.release_orphans()
+                checked = time.monotonic()
             counts, items = run_round()
-            if counts["claimed"] or items:
-                continue
-            waiter.wait(IDLE_SLEEP)
+            if not counts["claimed"] and not items:
+                current.wait(IDLE_SLEEP)
     finally:
-        waiter.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if _State.sender is not None:
             _State.sender.close()
             _State.sender = None
+        current.close()
+        _State.lease = None

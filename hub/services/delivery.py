@@ -149,13 +149,13 @@ def _due_filter(now: datetime):
                 or_(Delivery.locked_until.is_(None), Delivery.locked_until < now), ~paused)
 
 
-def claim_due(limit: int = 500, lock_seconds: float = 300.0) -> list[Delivery]:
+def claim_due(limit: int = 500, lock_seconds: float = 300.0, worker_id: int | None = None) -> list[Delivery]:
     """Lock up to `limit` due deliveries for this worker (SKIP LOCKED on PostgreSQL) and commit."""
     now = utcnow()
     due = (select(Delivery.id).where(_due_filter(now)).order_by(Delivery.next_attempt_at)
            .limit(limit).with_for_update(skip_locked=True, of=Delivery))
     claim = (update(Delivery).where(Delivery.id.in_(due.scalar_subquery()))
-             .values(locked_until=now + timedelta(seconds=lock_seconds))
+             .values(locked_until=now + timedelta(seconds=lock_seconds), locked_by=worker_id)
              .returning(Delivery.id).execution_options(synchronize_session=False))
     ids = list(db.session.scalars(claim))
     db.session.commit()
@@ -164,11 +164,37 @@ def claim_due(limit: int = 500, lock_seconds: float = 300.0) -> list[Delivery]:
     return list(db.session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
 
 
+def release_orphans() -> int:
+    """Release rows claimed by workers that died (PostgreSQL: their advisory lock is gone)."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        return 0
+    released = db.session.execute(text("""
+        UPDATE deliveries SET locked_until = NULL, locked_by = NULL
+        WHERE state = :queued AND locked_by IS NOT NULL AND locked_until > :now
+          AND locked_by NOT IN (
+            SELECT (l.classid::bigint << 32) | l.objid::bigint FROM pg_locks l
+            JOIN pg_database d ON d.oid = l.database AND d.datname = current_database()
+            WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted)"""),
+        {"queued": QUEUED, "now": utcnow()})
+    db.session.commit()
+    return released.rowcount or 0
+
+
+def release_all_claims() -> int:
+    """Release every claim: for the single worker of a SQLite hub, as it starts."""
+    claimed = and_(Delivery.state == QUEUED, Delivery.locked_until.is_not(None))
+    released = db.session.execute(update(Delivery).where(claimed).values(locked_until=None, locked_by=None)
+                                  .execution_options(synchronize_session=False))
+    db.session.commit()
+    return released.rowcount or 0
+
+
 def release(ids: Iterable[int]) -> None:
     """Give claimed rows back untouched (a worker stopping before it sent them)."""
     ids = list(ids)
     if ids:
-        db.session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(locked_until=None)
+        db.session.execute(update(Delivery).where(Delivery.id.in_(ids))
+                           .values(locked_until=None, locked_by=None)
                            .execution_options(synchronize_session=False))
         db.session.commit()
 
@@ -258,7 +284,8 @@ def record_results(claimed: dict[int, Delivery], results: Iterable,
         row = claimed[result.job_id]
         kind = result.kind if result.kind in counts else "retry"
         attempts = row.attempts + 1
-        values = {"id": row.id, "attempts": attempts, "locked_until": None, "last_status": result.status,
+        values = {"id": row.id, "attempts": attempts, "locked_until": None, "locked_by": None,
+                  "last_status": result.status,
                   "last_error": (result.error or "")[:500], "state": row.state,
                   "next_attempt_at": row.next_attempt_at, "delivered_at": row.delivered_at}
         if kind == "ok":
@@ -277,7 +304,7 @@ def record_results(claimed: dict[int, Delivery], results: Iterable,
     for row_id, until in (deferred or {}).items():
         row = claimed[row_id]
         expired = row.created_at < now - MAX_AGE
-        rows.append({"id": row_id, "attempts": row.attempts, "locked_until": None,
+        rows.append({"id": row_id, "attempts": row.attempts, "locked_until": None, "locked_by": None,
                      "last_status": row.last_status, "last_error": "domain paused after network failures",
                      "state": FAILED if expired else row.state, "delivered_at": row.delivered_at,
                      "next_attempt_at": max(until, row.next_attempt_at)})

@@ -63,10 +63,11 @@ class Sender:
             jobs, policy=self._policy(), per_host_limit=setting("HUB_DELIVERY_PER_HOST"),
             total_concurrency=setting("HUB_DELIVERY_CONCURRENCY"), timeout=setting("HUB_DELIVERY_TIMEOUT")))
 
-    def send_batch(self, limit: int | None = None) -> dict:
+    def send_batch(self, limit: int | None = None, worker_id: int | None = None) -> dict:
         """Claim one batch of due deliveries, send it, record the outcomes; returns counts."""
         lock = setting("HUB_DELIVERY_LOCK") or 3 * setting("HUB_DELIVERY_TIMEOUT") + 60
-        claimed = delivery.claim_due(limit or setting("HUB_DELIVERY_BATCH"), lock_seconds=lock)
+        claimed = delivery.claim_due(int(limit or setting("HUB_DELIVERY_BATCH")), lock_seconds=lock,
+                                     worker_id=worker_id)
         counts = {"claimed": len(claimed), "ok": 0, "retry": 0, "gone": 0, "failed": 0, "deferred": 0}
         if not claimed:
             return counts

@@ -21,6 +21,10 @@ class UnsafeAddress(FetchError):
     """The host resolves to (or spells) an address the policy refuses, or cannot be resolved."""
 
 
+class Unresolvable(FetchError):
+    """The host name does not resolve (worth retrying later, unlike UnsafeAddress)."""
+
+
 class TooLarge(FetchError):
     """The response body exceeds the size cap."""
 

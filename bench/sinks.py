@@ -85,10 +85,12 @@ class _Connection(asyncio.Protocol):
 class Sink:
     """Serves many (host, port) addresses from one event loop and records what arrives."""
 
-    def __init__(self, behaviours: dict[tuple[str, int], Behaviour], *, keep_bodies: bool = True):
+    def __init__(self, behaviours: dict[tuple[str, int], Behaviour], *, keep_bodies: bool = True,
+                 keep_events: bool = False):
         self.addresses = list(behaviours)
         self.behaviours = {f"{host}:{port}": b for (host, port), b in behaviours.items()}
-        self.keep_bodies = keep_bodies
+        self.keep_bodies, self.keep_events = keep_bodies, keep_events
+        self.events: list[tuple[str, str, float, str]] = []
         self.received: list[Received] = []
         self.counts: Counter = Counter()
         self.connections: Counter = Counter()
@@ -113,6 +115,8 @@ class Sink:
         served = self.served[conn.address]
         self.served[conn.address] += 1
         kind = behaviour.script[served] if served < len(behaviour.script) else behaviour.kind
+        if self.keep_events:
+            self.events.append((conn.address, request.path, request.at, kind))
         if kind == SILENT:
             return
         if kind in (OK, LATENCY):
@@ -130,6 +134,24 @@ class Sink:
             conn.respond(403)
         else:
             conn.respond(202)
+
+    def reset(self) -> None:
+        """Forget what was received (the behaviours' scripts start again too)."""
+        self.received.clear()
+        self.events.clear()
+        self.counts.clear()
+        self.connections.clear()
+        self.served.clear()
+        self.last_at = 0.0
+
+    def stats(self, detail: bool = False) -> dict:
+        """Counts of what arrived; with detail, every event and per-address connection counts."""
+        stats = {"distinct": len(self.counts), "total": sum(self.counts.values()), "last_at": self.last_at,
+                 "requests": sum(self.served.values())}
+        if detail:
+            stats.update(events=list(self.events), connections=dict(self.connections),
+                         counts={f"{a}{p}": n for (a, p), n in self.counts.items()})
+        return stats
 
     def start_in_thread(self) -> "Sink":
         """Run the sink's event loop in a daemon thread (for tests); returns once bound."""

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 IDLE_SLEEP = 0.5
 INBOX_BATCH = 200
 ORPHAN_CHECK_SECONDS = 5.0
+ROUND_SECONDS = 5.0  # how long deliveries may keep the worker before inbox items get a turn
 
 
 class Lease:
@@ -90,8 +91,8 @@ def _inbox_batch() -> int:
 
 
 def run_round() -> tuple[Counter, int]:
-    """One batch of deliveries and one batch of inbox items."""
-    counts = Counter(sender().send_batch(worker_id=lease().worker_id))
+    """Deliveries for up to ROUND_SECONDS (batches in flight finish), then one batch of inbox items."""
+    counts = sender().drain(lease().worker_id, budget=ROUND_SECONDS, should_stop=lambda: _State.stopping)
     return counts, _inbox_batch()
 
 

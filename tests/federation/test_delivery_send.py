@@ -11,6 +11,7 @@ from delivery_support import Peers, add_followers, free_port, publish, time_pass
 from sqlalchemy import select, update
 
 from bench.sinks import FORBIDDEN, GONE, LATENCY, OK, SILENT, UNAVAILABLE, Behaviour
+from federation.signatures import verify_request
 from hub import worker
 from hub.extensions import db
 from hub.models import Delivery, DomainState
@@ -58,6 +59,7 @@ def test_post_reaches_each_distinct_inbox_once_signed_by_the_org(org, peers, por
                                           path=request.path, sign_header="signature",
                                           required_headers=["(request-target)", "host", "date", "digest"])
         assert verifier.verify()
+        verify_request("POST", request.path, "", request.headers, request.body, org.public_key_pem)
         assert f'keyId="{org.key_id}"' in request.headers["signature"]
     assert {d.state for d in rows().values()} == {"done"}
     assert worker.run_once()["delivered"] == 0

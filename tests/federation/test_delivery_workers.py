@@ -90,7 +90,7 @@ def test_two_worker_processes_deliver_each_inbox_exactly_once(app, org, db_url, 
     addresses = spread_followers(org, port, hosts=20, per_host=10)
     sink = peers({a: Behaviour(kind=LATENCY, delay=0.02) for a in addresses})
     publish(org)
-    env = worker_env(app, HUB_DELIVERY_BATCH=7, HUB_DELIVERY_PER_HOST=2)
+    env = worker_env(app, HUB_DELIVERY_BATCH=7, HUB_DELIVERY_CONCURRENCY=14, HUB_DELIVERY_PER_HOST=2)
     procs = [subprocess.Popen([HUB, "worker", "--once"], env=env, stdout=subprocess.PIPE, text=True)
              for _ in range(2)]
     outputs = [proc.communicate(timeout=120)[0] for proc in procs]
@@ -107,8 +107,8 @@ def test_kill_9_mid_flight_then_restart_loses_nothing(app, org, peers):
     addresses = spread_followers(org, port, hosts=20, per_host=10)
     sink = peers({a: Behaviour(kind=LATENCY, delay=0.1) for a in addresses})
     publish(org)
-    batch = 20
-    env = worker_env(app, HUB_DELIVERY_BATCH=batch, HUB_DELIVERY_LOCK=600)
+    in_flight = 20  # rows a worker may have claimed and not yet recorded
+    env = worker_env(app, HUB_DELIVERY_BATCH=10, HUB_DELIVERY_CONCURRENCY=in_flight, HUB_DELIVERY_LOCK=600)
     proc = subprocess.Popen([HUB, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: sum(sink.counts.values()) >= 60)
@@ -120,7 +120,7 @@ def test_kill_9_mid_flight_then_restart_loses_nothing(app, org, peers):
     db.session.expire_all()
     locked = db.session.scalar(select(func.count()).select_from(Delivery).where(
         Delivery.state == "queued", Delivery.locked_until > utcnow()))
-    assert 0 < locked <= batch  # what was in flight is still claimed by the dead worker
+    assert 0 < locked <= in_flight  # what was in flight is still claimed by the dead worker
     restarted = subprocess.Popen([HUB, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: len(sink.counts) == 200)  # long before the 600 s lock would expire
@@ -129,7 +129,7 @@ def test_kill_9_mid_flight_then_restart_loses_nothing(app, org, peers):
         restarted.send_signal(signal.SIGTERM)
         restarted.wait(30)
     duplicates = sum(sink.counts.values()) - 200
-    assert duplicates <= batch
+    assert duplicates <= in_flight
 
 
 def done_count() -> int:
@@ -158,7 +158,7 @@ def test_sigterm_lets_the_batch_in_flight_finish(app, org, peers):
     addresses = spread_followers(org, port, hosts=10, per_host=5)
     sink = peers({a: Behaviour(kind=LATENCY, delay=0.3) for a in addresses})
     publish(org)
-    env = worker_env(app, HUB_DELIVERY_BATCH=10)
+    env = worker_env(app, HUB_DELIVERY_BATCH=5, HUB_DELIVERY_CONCURRENCY=10)
     proc = subprocess.Popen([HUB, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for(lambda: sum(sink.counts.values()) >= 1)
     proc.send_signal(signal.SIGTERM)

@@ -1,0 +1,96 @@
+"""`python -m bench [--smoke] [--only NAME …]`: run the benchmarks of issue 4, print a report,
+write it as JSON to bench/results/latest.json (smoke runs go to bench/results/smoke.json)."""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from bench import fanout, resilience, web
+from bench.common import Figure
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ORDER = ("fanout", "broken", "durability", "inbox", "read", "memory")
+
+
+def machine() -> dict:
+    """Where the figures come from."""
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "system": platform.platform()}
+
+
+def report(figures: list[Figure]) -> str:
+    """A readable table: figure, value, baseline, ratio, target, verdict."""
+    lines = []
+    for fig in figures:
+        verdict = {True: "PASS", False: "FAIL", None: "info"}[fig.passed]
+        base = f"{fig.baseline:.4g} ({fig.baseline_name})" if fig.baseline is not None else "-"
+        ratio = f"{fig.ratio:.2f}" if fig.ratio is not None else "-"
+        lines.append(f"[{verdict}] {fig.bench}: {fig.name}\n"
+                     f"        measured {fig.value:.4g} {fig.unit}   baseline {base}   ratio {ratio}"
+                     f"   target {fig.target}")
+        if fig.runs:
+            lines.append("        runs " + ", ".join(f"{r:.4g}" for r in fig.runs))
+        if fig.note:
+            lines.append(f"        {fig.note}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    """Run the chosen benchmarks and report."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, one run each: checks the bench works")
+    parser.add_argument("--only", nargs="*", choices=ORDER, help="run only these benchmarks")
+    parser.add_argument("--runs", type=int, default=None, help="runs per figure (median); default 3, smoke 1")
+    args = parser.parse_args(argv)
+    runs = args.runs or (1 if args.smoke else 3)
+    chosen = args.only or list(ORDER)
+    started = time.time()
+    figures: list[Figure] = []
+    errors = {}
+    context = {}
+    try:
+        if "fanout" in chosen or {"broken", "durability"} & set(chosen):
+            found, context = fanout.run(args.smoke, runs)
+            figures += found if "fanout" in chosen else []
+        if "fanout" in chosen:
+            figures += fanout.run_large(args.smoke, runs)
+        if "broken" in chosen:
+            figures += resilience.broken(args.smoke, context)
+        if "durability" in chosen:
+            figures += resilience.durability(args.smoke, context)
+    finally:
+        resilience.close(context)
+    for name, runner in (("inbox", web.inbox), ("read", web.read_path), ("memory", web.memory)):
+        if name in chosen:
+            try:
+                figures += runner(args.smoke, runs)
+            except web.Unavailable as exc:
+                errors[name] = str(exc)
+    print(report(figures))
+    for name, why in errors.items():
+        print(f"[skip] {name}: {why}")
+    result = {"smoke": args.smoke, "runs": runs, "machine": machine(),
+              "seconds": round(time.time() - started, 1), "figures": [f.as_dict() for f in figures],
+              "skipped": errors,
+              "passed": all(f.passed is not False for f in figures)}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / ("smoke.json" if args.smoke else "latest.json")).write_text(
+        json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    passed, failed = sum(f.passed is True for f in figures), sum(f.passed is False for f in figures)
+    print(f"\n{passed} passed, {failed} failed in {result['seconds']} s")
+    return 0 if result["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

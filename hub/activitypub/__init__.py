@@ -2,4 +2,9 @@
 
 from flask import Blueprint
 
+from hub.extensions import csrf
+
 bp = Blueprint("activitypub", __name__)
+csrf.exempt(bp)  # peers POST signed JSON, not forms
+
+from hub.activitypub import actors, discovery, inboxes  # noqa: E402,F401  (routes register on bp)

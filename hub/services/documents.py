@@ -1,0 +1,171 @@
+"""ActivityPub documents the hub serves: actors, notes, activities and collections.
+
+Each function returns (status, document or None); the blueprint only wraps it in a response.
+Non-public and absent posts get the same 404, deleted ones 410 with a Tombstone.
+"""
+
+from sqlalchemy import func, select
+
+from hub import convert
+from hub.extensions import db
+from hub.models import Actor, Boost, Follow, Post
+from hub.models.post import DELETED, PUBLIC, PUBLISHED, UNLISTED
+from hub.services import orgs, urls
+
+PAGE_SIZE = 20
+FOLLOW_PAGE_SIZE = 50
+MAX_PAGE = 10_000
+
+
+def icon_url(actor: Actor) -> str | None:
+    """The avatar address of an actor (uploaded file or remote icon)."""
+    if actor.avatar is not None and actor.avatar.file_name:
+        return urls.media_url(actor.avatar.file_name)
+    return actor.icon_url
+
+
+def actor_document(actor: Actor) -> dict:
+    """The actor document of a local actor."""
+    return convert.actor_to_ap(actor, icon_url=icon_url(actor))
+
+
+def find_actor(handle: str) -> Actor | None:
+    """A local organisation or network that is not suspended."""
+    actor = orgs.get_local_actor(handle)
+    if actor is None or actor.suspended or actor.type == "Application":
+        return None
+    return actor
+
+
+def local_post(handle: str, post_id: int) -> Post | None:
+    """A local post of the actor with this handle, in any state."""
+    actor = find_actor(handle)
+    post = db.session.get(Post, post_id) if actor is not None else None
+    if post is None or not post.local or post.actor_id != actor.id:
+        return None
+    return post
+
+
+def post_document(handle: str, post_id: int) -> tuple[int, dict | None]:
+    """The Note at a post's id: 200 when public or unlisted, 410 Tombstone when deleted, else 404."""
+    post = local_post(handle, post_id)
+    if post is None:
+        return 404, None
+    if post.state == DELETED and post.published_at is not None:
+        return 410, convert.tombstone(post)
+    if post.state != PUBLISHED or post.visibility not in (PUBLIC, UNLISTED):
+        return 404, None
+    return 200, convert.note_to_ap(post, media_url=urls.media_url)
+
+
+def create_document(handle: str, post_id: int) -> tuple[int, dict | None]:
+    """The Create activity of a public post (at <post id>/activity)."""
+    status, note = post_document(handle, post_id)
+    if status != 200:
+        return status, None
+    return 200, convert.create(local_post(handle, post_id), media_url=urls.media_url)
+
+
+def boost_document(handle: str, boost_id: int) -> tuple[int, dict | None]:
+    """A local actor's Announce at its stable id (404 once undone)."""
+    actor = find_actor(handle)
+    boost = db.session.get(Boost, boost_id) if actor else None
+    if boost is None or boost.actor_id != actor.id or not boost.post.is_visible_publicly:
+        return 404, None
+    return 200, convert.announce(boost, post_uri=boost.post.uri, author_uri=boost.post.actor.uri)
+
+
+def _page_number(page) -> int | None:
+    try:
+        number = int(page)
+    except (TypeError, ValueError):
+        return None
+    return number if 1 <= number <= MAX_PAGE else None
+
+
+def outbox_items(actor: Actor, offset: int, limit: int) -> list[dict]:
+    """Create (public posts) and Announce (boosts) activities, newest first."""
+    posts = db.session.execute(
+        select(Post.published_at, Post.id).where(Post.actor_id == actor.id, Post.local.is_(True),
+                                                 Post.state == PUBLISHED, Post.visibility == PUBLIC)
+        .order_by(Post.published_at.desc()).limit(offset + limit)).all()
+    boosts = db.session.execute(
+        select(Boost.created_at, Boost.id).join(Post, Post.id == Boost.post_id)
+        .where(Boost.actor_id == actor.id, Post.state == PUBLISHED, Post.visibility == PUBLIC)
+        .order_by(Boost.created_at.desc()).limit(offset + limit)).all()
+    merged = sorted([(t, "post", i) for t, i in posts] + [(t, "boost", i) for t, i in boosts],
+                    key=lambda row: (row[0], row[2]), reverse=True)[offset:offset + limit]
+    items = []
+    for _, kind, row_id in merged:
+        if kind == "post":
+            items.append(convert.create(db.session.get(Post, row_id), media_url=urls.media_url))
+        else:
+            boost = db.session.get(Boost, row_id)
+            items.append(convert.announce(boost, post_uri=boost.post.uri, author_uri=boost.post.actor.uri))
+    for item in items:
+        item.pop("@context", None)
+    return items
+
+
+def outbox_total(actor: Actor) -> int:
+    """Number of public posts and boosts in the outbox."""
+    posts = db.session.scalar(select(func.count()).select_from(Post).where(
+        Post.actor_id == actor.id, Post.local.is_(True), Post.state == PUBLISHED, Post.visibility == PUBLIC))
+    boosts = db.session.scalar(select(func.count()).select_from(Boost).join(Post, Post.id == Boost.post_id)
+                               .where(Boost.actor_id == actor.id, Post.state == PUBLISHED,
+                                      Post.visibility == PUBLIC))
+    return (posts or 0) + (boosts or 0)
+
+
+def outbox_document(actor: Actor, page=None) -> tuple[int, dict | None]:
+    """The paged outbox: the collection with `first`, or one page (?page=N)."""
+    uri = actor.outbox
+    if page is None:
+        return 200, convert.ordered_collection(uri, outbox_total(actor), first=f"{uri}?page=1")
+    number = _page_number(page)
+    if number is None:
+        return 404, None
+    items = outbox_items(actor, (number - 1) * PAGE_SIZE, PAGE_SIZE + 1)
+    next_uri = f"{uri}?page={number + 1}" if len(items) > PAGE_SIZE else None
+    prev_uri = f"{uri}?page={number - 1}" if number > 1 else None
+    return 200, convert.collection_page(f"{uri}?page={number}", uri, items[:PAGE_SIZE], next_uri=next_uri,
+                                        prev_uri=prev_uri)
+
+
+def _follow_collection(actor: Actor, uri: str, page, *, followers: bool) -> tuple[int, dict | None]:
+    """Followers or following: hidden (no count, no items) unless the organisation opted in."""
+    if not actor.show_follows:
+        if page is not None:
+            return 404, None
+        return 200, convert.ordered_collection(uri, None)
+    own, other = Follow.target_id, Follow.follower_id
+    if not followers:
+        own, other = other, own
+    where = (own == actor.id, Follow.state == Follow.ACCEPTED)
+    if page is None:
+        total = db.session.scalar(select(func.count()).select_from(Follow).where(*where)) or 0
+        return 200, convert.ordered_collection(uri, total, first=f"{uri}?page=1")
+    number = _page_number(page)
+    if number is None:
+        return 404, None
+    rows = list(db.session.scalars(
+        select(Actor.uri).join(Follow, other == Actor.id).where(*where, Actor.suspended.is_(False))
+        .order_by(Follow.id.desc()).offset((number - 1) * FOLLOW_PAGE_SIZE).limit(FOLLOW_PAGE_SIZE + 1)))
+    next_uri = f"{uri}?page={number + 1}" if len(rows) > FOLLOW_PAGE_SIZE else None
+    return 200, convert.collection_page(f"{uri}?page={number}", uri, rows[:FOLLOW_PAGE_SIZE],
+                                        next_uri=next_uri)
+
+
+def followers_document(actor: Actor, page=None) -> tuple[int, dict | None]:
+    """The followers collection (see _follow_collection)."""
+    return _follow_collection(actor, actor.followers_url, page, followers=True)
+
+
+def following_document(actor: Actor, page=None) -> tuple[int, dict | None]:
+    """The following collection (see _follow_collection)."""
+    return _follow_collection(actor, actor.following_url, page, followers=False)
+
+
+def featured_document(actor: Actor) -> dict:
+    """Pinned posts: none yet, an empty collection."""
+    return convert.ordered_collection(f"{actor.uri}/featured", 0, items=[])

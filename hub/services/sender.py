@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from flask import current_app
 from sqlalchemy import select
 
-from federation import delivery as transport_delivery
 from federation.addresses import AddressPolicy
 from federation.signatures import Signer, load_private_key
 from hub.extensions import db
 from hub.models import Actor, Delivery, OutgoingActivity
 from hub.services import delivery
+from hub.services import outbound as transport_delivery
 from hub.services.delivery import setting
 
 

@@ -9,8 +9,8 @@ from flask.cli import with_appcontext
 
 from hub import worker
 from hub.extensions import db
-from hub.services import ServiceError, orgs, posts, users
 from hub.models.post import VISIBILITIES
+from hub.services import ServiceError, orgs, posts, social, users
 from hub.services.posts import LANGUAGES
 
 
@@ -133,6 +133,21 @@ def post_command(handle, text, lang, visibility, cw):
     click.echo(post.uri)
 
 
+@click.command("follow")
+@click.argument("handle")
+@click.argument("account")
+@with_appcontext
+def follow_command(handle, account):
+    """The organisation HANDLE follows ACCOUNT (@user@host or actor URL); pending until accepted."""
+    try:
+        org = orgs.require_org(handle)
+        follow = social.follow(org, account)
+    except ServiceError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    click.echo(f"{follow.target.uri} {follow.state}")
+
+
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Drain what is due now, then exit.")
 @with_appcontext
@@ -148,7 +163,7 @@ def worker_command(once):
 @click.command("demo")
 @with_appcontext
 def demo_command():
-    """On an empty hub, create a demo organisation and its owner (an administrator), and say how to sign in."""
+    """On an empty hub, create a demo organisation and its owner (an administrator); say how to sign in."""
     if users.any_user():
         click.echo("The hub already has accounts; no demo data created.")
         return
@@ -163,7 +178,8 @@ def demo_command():
     click.echo("(Shown once. Change it under Settings, or: hub user password admin@example.org)")
 
 
-COMMANDS = (demo_command, org_group, network_group, user_group, post_command, worker_command)
+COMMANDS = (demo_command, org_group, network_group, user_group, post_command, follow_command,
+            worker_command)
 
 
 def register_cli(app: Flask) -> None:

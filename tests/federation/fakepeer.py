@@ -167,7 +167,7 @@ class FakePeer:
         self._server = ThreadingHTTPServer((host, self.port), _Handler)
         self._server.daemon_threads = True
         self._server.peer = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
     def start(self) -> "FakePeer":
         """Serve in a background thread."""

@@ -16,13 +16,8 @@ from collections import Counter
 import psycopg
 
 from hub.extensions import db
-from hub.services import delivery
+from hub.services import delivery, inbox
 from hub.services.sender import Sender
-
-try:  # helper-3's inbox processing; the worker runs without it until it lands
-    from hub.services import inbox
-except ImportError:  # pragma: no cover - transitional
-    inbox = None
 
 log = logging.getLogger(__name__)
 IDLE_SLEEP = 0.5
@@ -85,8 +80,6 @@ def lease() -> Lease:
 
 
 def _inbox_batch() -> int:
-    if inbox is None or not hasattr(inbox, "process_due"):
-        return 0
     return inbox.process_due(INBOX_BATCH) or 0
 
 

@@ -54,8 +54,8 @@ class _VettedResolver(AbstractResolver):
         self.policy = policy
         self.cache: dict[tuple[str, int], list[str]] = {}
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict]:
-        """The vetted addresses of host (UnsafeAddress or Unresolvable otherwise)."""
+    async def vet(self, host: str, port: int) -> list[str]:
+        """The vetted addresses of host (UnsafeAddress or Unresolvable otherwise), resolved once."""
         key = (host, port)
         if key not in self.cache:
             if _is_literal(host):
@@ -63,8 +63,13 @@ class _VettedResolver(AbstractResolver):
             else:
                 loop = asyncio.get_running_loop()
                 self.cache[key] = await loop.run_in_executor(None, self.policy.vet, host, port)
+        return self.cache[key]
+
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict]:
+        """aiohttp's hook for host names (it skips it for IP literals, which _post vets itself)."""
         return [{"hostname": host, "host": ip, "port": port, "family": socket.AF_INET6 if ":" in ip
-                 else socket.AF_INET, "proto": 0, "flags": socket.AI_NUMERICHOST} for ip in self.cache[key]]
+                 else socket.AF_INET, "proto": 0, "flags": socket.AI_NUMERICHOST}
+                for ip in await self.vet(host, port)]
 
     async def close(self) -> None:
         """Nothing to release."""
@@ -103,10 +108,13 @@ def classify(status: int, retry_after: float | None) -> Result:
     return Result(0, status, None, f"HTTP {status}", "failed")
 
 
-async def _post(session: aiohttp.ClientSession, job: Job, timeout: float) -> Result:
-    if urlsplit(job.inbox).scheme not in ("http", "https"):
+async def _post(session: aiohttp.ClientSession, resolver: _VettedResolver, job: Job,
+                timeout: float) -> Result:
+    parts = urlsplit(job.inbox)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         return Result(job.id, None, None, "not an http(s) inbox", "failed")
     try:
+        await resolver.vet(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
         headers = job.signer.sign("POST", job.inbox, body=job.body, headers={"Content-Type": ACTIVITY_JSON})
         headers["User-Agent"] = USER_AGENT
         async with asyncio.timeout(timeout):
@@ -126,9 +134,10 @@ async def _post(session: aiohttp.ClientSession, job: Job, timeout: float) -> Res
 async def deliver_many(jobs: list[Job], *, policy: AddressPolicy, per_host_limit: int = 8,
                        total_concurrency: int = 512, timeout: float = 20.0) -> list[Result]:
     """POST every job concurrently (keep-alive per host, bounded in total and per host)."""
+    resolver = _VettedResolver(policy)
     connector = aiohttp.TCPConnector(limit=total_concurrency, limit_per_host=per_host_limit,
-                                     resolver=_VettedResolver(policy), use_dns_cache=False,
+                                     resolver=resolver, use_dns_cache=False,
                                      enable_cleanup_closed=True)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                      skip_auto_headers=("Accept-Encoding",)) as session:
-        return list(await asyncio.gather(*(_post(session, job, timeout) for job in jobs)))
+        return list(await asyncio.gather(*(_post(session, resolver, job, timeout) for job in jobs)))

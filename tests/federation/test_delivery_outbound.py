@@ -1,0 +1,66 @@
+"""The concurrent POST layer on loopback: address vetting, deadlines, answers classified."""
+
+import asyncio
+import time
+from email.utils import formatdate
+
+import pytest
+from delivery_support import Peers, free_port
+
+from bench.sinks import FORBIDDEN, GONE, SILENT, UNAVAILABLE, Behaviour
+from federation.addresses import AddressPolicy
+from federation.signatures import Signer, generate_key_pair
+from hub.services.outbound import Job, deliver_many, retry_after_seconds
+
+LOOPBACK = AddressPolicy(["127.0.0.0/8"])
+
+
+@pytest.fixture
+def peers():
+    started = Peers()
+    yield started
+    started.stop_all()
+
+
+@pytest.fixture(scope="module")
+def signer():
+    private_pem, _ = generate_key_pair()
+    return Signer("http://hub.test/actors/x#main-key", private_pem)
+
+
+def send(jobs, policy=LOOPBACK, timeout=2.0):
+    return {r.job_id: r for r in asyncio.run(deliver_many(jobs, policy=policy, timeout=timeout))}
+
+
+def test_each_answer_is_classified(peers, signer):
+    port = free_port()
+    hosts = {"127.0.0.2": Behaviour(), "127.0.0.3": Behaviour(kind=GONE),
+             "127.0.0.4": Behaviour(kind=FORBIDDEN),
+             "127.0.0.5": Behaviour(kind=UNAVAILABLE, retry_after=120), "127.0.0.6": Behaviour(kind=SILENT)}
+    peers({(host, port): b for host, b in hosts.items()})
+    dead = free_port()  # nothing listens there: connection refused
+    jobs = [Job(n, f"http://{host}:{port}/inbox", b"{}", signer) for n, host in enumerate(hosts)]
+    jobs.append(Job(99, f"http://127.0.0.2:{dead}/inbox", b"{}", signer))
+    results = send(jobs, timeout=1.0)
+    assert [(results[n].kind, results[n].status) for n in range(5)] == [
+        ("ok", 202), ("gone", 410), ("failed", 403), ("retry", 503), ("retry", None)]
+    assert results[3].retry_after == 120
+    assert "within 1 s" in results[4].error
+    assert results[99].kind == "retry" and results[99].status is None
+
+
+def test_private_addresses_are_refused_without_a_connection(peers, signer):
+    port = free_port()
+    sink = peers({("127.0.0.2", port): Behaviour()})
+    results = send([Job(1, f"http://127.0.0.2:{port}/inbox", b"{}", signer),
+                    Job(2, "ftp://127.0.0.2/inbox", b"{}", signer)], policy=AddressPolicy([]))
+    assert results[1].kind == "failed" and "refused address" in results[1].error
+    assert results[2].kind == "failed"
+    assert sink.connections == {}
+
+
+def test_retry_after_as_seconds_or_date():
+    assert retry_after_seconds("30") == 30
+    assert 50 < retry_after_seconds(formatdate(time.time() + 60, usegmt=True)) <= 60
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
+    assert retry_after_seconds("99999999") == 86400

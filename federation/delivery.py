@@ -162,7 +162,8 @@ class _Sender:
 
 async def deliver_many(jobs, *, policy: AddressPolicy, per_host_limit: int = 8, total_concurrency: int = 256,
                        timeout: float = 15.0, verify: bool | str = True) -> list[Result]:
-    """Send every job concurrently; one Result per job, in the order of the jobs."""
+    """Send the jobs concurrently (those to one inbox one after another, in order); one Result per
+    job, in the order of the jobs."""
     jobs = list(jobs)
     if not jobs:
         return []
@@ -172,7 +173,17 @@ async def deliver_many(jobs, *, policy: AddressPolicy, per_host_limit: int = 8, 
     async with aiohttp.ClientSession(connector=connector, timeout=client_timeout, trust_env=False,
                                      auto_decompress=False) as session:
         sender = _Sender(session, policy, per_host_limit, total_concurrency, timeout)
-        return list(await asyncio.gather(*(sender.send(job) for job in jobs)))
+        results: list = [None] * len(jobs)
+        by_inbox: dict[str, list[int]] = {}
+        for index, job in enumerate(jobs):
+            by_inbox.setdefault(str(job[1]), []).append(index)
+
+        async def in_order(indexes: list[int]) -> None:
+            for index in indexes:
+                results[index] = await sender.send(jobs[index])
+
+        await asyncio.gather(*(in_order(indexes) for indexes in by_inbox.values()))
+        return results
 
 
 def deliver_many_sync(jobs, **options) -> list[Result]:

@@ -214,9 +214,21 @@ def test_names_resolve_once_through_the_policy_and_the_host_header_is_kept(sink,
     assert signatures.verify_request("POST", "/inbox", "", got["headers"], got["body"], keys[1])
 
 
+def test_jobs_to_one_inbox_arrive_in_order(sink, signer):
+    port = sink.serve("127.0.0.2")
+    jobs = [Job(n, f"http://127.0.0.2:{port}/{'slow/' if n % 2 == 0 else ''}inbox", json.dumps(n).encode(),
+                signer) for n in range(10)]
+    jobs += [Job(n, f"http://127.0.0.2:{port}/inbox", json.dumps(n).encode(), signer) for n in range(10, 15)]
+    deliver_many_sync(jobs, policy=LOOPBACK)
+    slow = [json.loads(got["body"]) for got in sink.received if got["path"] == "/slow/inbox"]
+    fast = [json.loads(got["body"]) for got in sink.received if got["path"] == "/inbox"]
+    assert slow == [0, 2, 4, 6, 8]
+    assert fast == [1, 3, 5, 7, 9, 10, 11, 12, 13, 14]
+
+
 def test_per_host_limit(sink, signer):
     port = sink.serve("127.0.0.2")
-    jobs = [Job(n, f"http://127.0.0.2:{port}/slow/inbox", BODY, signer) for n in range(12)]
+    jobs = [Job(n, f"http://127.0.0.2:{port}/slow/inbox/{n}", BODY, signer) for n in range(12)]
     results = deliver_many_sync(jobs, policy=LOOPBACK, per_host_limit=2)
     assert {r.kind for r in results} == {"ok"}
     assert sink.max_in_flight == 2

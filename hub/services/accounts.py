@@ -2,12 +2,12 @@
 signed fetch of the actor document (cached in the actors table)."""
 
 import re
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from flask import current_app
 from sqlalchemy import select
 
-from federation import transport
+from federation import webfinger as federation_webfinger
 from federation.errors import FederationError
 from hub import convert
 from hub.extensions import db
@@ -15,7 +15,6 @@ from hub.models import Actor
 from hub.services import NotFound, ServiceError, orgs, remote, urls
 
 HANDLE_RE = re.compile(r"^@?([^@\s/:]{1,255})@([A-Za-z0-9.\-\[\]:]{1,255})$")
-AS_TYPES = ("application/activity+json", "application/ld+json")
 MENTION_DEADLINE = 5.0
 
 
@@ -31,21 +30,13 @@ def _schemes() -> tuple[str, ...]:
 
 def webfinger(user: str, host: str, *, deadline: float | None = None) -> str:
     """The actor id WebFinger gives for user@host (its rel=self ActivityStreams link)."""
-    resource = quote(f"acct:{user}@{host}", safe=":@")
     errors = []
     for scheme in _schemes():
-        url = f"{scheme}://{host}/.well-known/webfinger?resource={resource}"
         try:
-            jrd = transport.fetch_jrd(url, remote.policy(), deadline=deadline or 10.0)
+            return federation_webfinger.lookup(f"{user}@{host}", policy=remote.policy(), scheme=scheme,
+                                               deadline=deadline or 10.0)
         except (FederationError, ValueError) as exc:
             errors.append(str(exc))
-            continue
-        for link in convert.as_list(jrd.get("links")):
-            if isinstance(link, dict) and link.get("rel") == "self" \
-                    and str(link.get("type", "")).split(";")[0].strip() in AS_TYPES \
-                    and isinstance(link.get("href"), str) and link["href"].startswith(("http://", "https://")):
-                return link["href"]
-        errors.append(f"no ActivityPub link for {user}@{host}")
     raise remote.FetchError("; ".join(errors) or f"WebFinger failed for {user}@{host}")
 
 

@@ -5,6 +5,7 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import func, select
 
+from federation import webfinger as federation_webfinger
 from hub.extensions import db
 from hub.models import APPLICATION, GROUP, ORGANIZATION, Actor, Post
 from hub.models.base import utcnow
@@ -16,8 +17,6 @@ VERSION = "0.1.0"
 REPOSITORY = "https://github.com/cso-hub/cso-hub"
 NODEINFO_SCHEMA = "http://nodeinfo.diaspora.software/ns/schema/{}"
 NODEINFO_VERSIONS = ("2.0", "2.1")
-SUBSCRIBE_REL = "http://ostatus.org/schema/1.0/subscribe"
-PROFILE_REL = "http://webfinger.net/rel/profile-page"
 
 
 class BadResource(ValueError):
@@ -69,25 +68,15 @@ def find_resource(resource: str | None) -> Actor | None:
 
 def webfinger(actor: Actor) -> dict:
     """The JRD of a local actor."""
-    base = urls.base_url()
-    subject = f"acct:{actor.handle}@{urls.local_domain()}"
     profile = actor.url or actor.uri
-    links = [
-        {"rel": PROFILE_REL, "type": "text/html", "href": profile},
-        {"rel": "self", "type": "application/activity+json", "href": actor.uri},
-    ]
-    if actor.type != APPLICATION:
-        links.append({"rel": SUBSCRIBE_REL, "template": f"{base}/authorize_interaction?uri={{uri}}"})
-    return {"subject": subject, "aliases": [profile, actor.uri], "links": links}
+    template = f"{urls.base_url()}/authorize_interaction?uri={{uri}}" if actor.type != APPLICATION else None
+    return federation_webfinger.build_jrd(f"acct:{actor.handle}@{urls.local_domain()}", [profile, actor.uri],
+                                          actor.uri, profile, template)
 
 
 def host_meta() -> str:
     """The host-meta XRD pointing at WebFinger (Mastodon's fallback)."""
-    template = f"{urls.base_url()}/.well-known/webfinger?resource={{uri}}"
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-            '<XRD xmlns="http://docs.oasis-open.org/ns/xri/xrd-1.0">\n'
-            f'  <Link rel="lrdd" type="application/jrd+json" template="{template}"/>\n'
-            "</XRD>\n")
+    return federation_webfinger.build_host_meta(urls.base_url())
 
 
 def nodeinfo_links() -> dict:

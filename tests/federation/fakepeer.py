@@ -5,6 +5,7 @@ requests it sends to the hub (through the Flask test client) with federation.sig
 import json
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -140,7 +141,23 @@ class _Handler(BaseHTTPRequestHandler):
         if found is None:
             return self._answer(404, b'{"error":"not found"}')
         status, content_type, body, extra = found
+        if parts.path in peer.drip:
+            return self._drip(body, content_type, peer.drip[parts.path])
         return self._answer(status, body, content_type, extra)
+
+    def _drip(self, body: bytes, content_type: str, pause: float):
+        """Answer one byte at a time, slowly (a slow-drip attack)."""
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(pause)
+        except OSError:
+            pass
 
     def do_POST(self):  # noqa: N802
         peer = self.server.peer
@@ -164,6 +181,7 @@ class FakePeer:
         self.inbox_status = 202
         self.require_signed_gets = require_signed_gets
         self.actors: dict[str, PeerActor] = {}
+        self.drip: dict[str, float] = {}
         self._server = ThreadingHTTPServer((host, self.port), _Handler)
         self._server.daemon_threads = True
         self._server.peer = self

@@ -87,12 +87,13 @@ def _verified_signer(method, path, query, headers, body) -> Actor:
     actor = remote.actor_for_key(key_id)
     if actor is None or not actor.public_key_pem:
         raise SignatureError("the signing key could not be resolved")
+    old_pem = actor.public_key_pem
     try:
-        signatures.verify_request(method, path, query, headers, body, actor.public_key_pem)
+        signatures.verify_request(method, path, query, headers, body, old_pem)
         return actor
     except SignatureError:
         refreshed = remote.actor_for_key(key_id, refetch=True)
-        if refreshed is None or refreshed.public_key_pem == actor.public_key_pem:
+        if refreshed is None or refreshed.public_key_pem == old_pem:
             raise
     signatures.verify_request(method, path, query, headers, body, refreshed.public_key_pem)
     return refreshed

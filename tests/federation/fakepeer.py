@@ -209,11 +209,12 @@ class FakePeer:
         self.documents[path] = (status, content_type, body, headers or {})
 
     def add_actor(self, name: str = "alice", *, kind: str = "Person", key_style: str = "mastodon",
-                  shared_inbox: bool = True, manually_approves: bool = False, **extra) -> PeerActor:
-        """An account served at /users/<name> with a WebFinger entry; key_style 'gts' serves the key
-        at <actor>/main-key as GoToSocial does (a stub without inbox)."""
+                  shared_inbox: bool = True, manually_approves: bool = False, path: str | None = None,
+                  **extra) -> PeerActor:
+        """An account served at /users/<name> (or path) with a WebFinger entry; key_style 'gts'
+        serves the key at <actor>/main-key as GoToSocial does (a stub without inbox)."""
         private_pem, public_pem = key_pair()
-        uri = f"{self.base}/users/{name}"
+        uri = f"{self.base}{path or f'/users/{name}'}"
         key_id = f"{uri}/main-key" if key_style == "gts" else f"{uri}#main-key"
         document = {
             "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
@@ -228,7 +229,7 @@ class FakePeer:
         self.actors[name] = actor
         self.publish_actor(actor)
         if key_style == "gts":
-            self.serve(f"/users/{name}/main-key", {
+            self.serve(f"{urlsplit(uri).path}/main-key", {
                 "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
                 "id": uri, "type": kind, "preferredUsername": name,
                 "publicKey": {"id": key_id, "owner": uri, "publicKeyPem": public_pem}})

@@ -31,8 +31,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 DEFAULTS = {
     "HUB_DELIVERY_RETRY_BASE": RETRY_BASE_SECONDS,  # first retry delay; doubles per attempt
     "HUB_DELIVERY_PAUSE_BASE": PAUSE_BASE_SECONDS,  # first pause of a failing domain
-    "HUB_DELIVERY_BATCH": 2000,  # rows claimed per batch
-    "HUB_DELIVERY_CONCURRENCY": 512,  # requests in flight
+    "HUB_DELIVERY_BATCH": 250,  # rows claimed per batch (several batches are in flight)
+    "HUB_DELIVERY_CONCURRENCY": 1000,  # requests in flight; twice as many rows may be claimed
     "HUB_DELIVERY_PER_HOST": 8,  # requests in flight to one host
     "HUB_DELIVERY_TIMEOUT": 20.0,  # total deadline of one POST, connect to last byte
     "HUB_DELIVERY_LOCK": 0.0,  # seconds a claim holds its rows; 0: three deadlines plus a minute

@@ -108,36 +108,67 @@ def classify(status: int, retry_after: float | None) -> Result:
     return Result(0, status, None, f"HTTP {status}", "failed")
 
 
-async def _post(session: aiohttp.ClientSession, resolver: _VettedResolver, job: Job,
-                timeout: float) -> Result:
-    parts = urlsplit(job.inbox)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return Result(job.id, None, None, "not an http(s) inbox", "failed")
-    try:
-        await resolver.vet(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-        headers = job.signer.sign("POST", job.inbox, body=job.body, headers={"Content-Type": ACTIVITY_JSON})
-        headers["User-Agent"] = USER_AGENT
-        async with asyncio.timeout(timeout):
-            async with session.post(job.inbox, data=job.body, headers=headers, allow_redirects=False) as resp:
-                await resp.content.read(MAX_RESPONSE)
-                result = classify(resp.status, retry_after_seconds(resp.headers.get("Retry-After")))
-    except UnsafeAddress as exc:  # the address policy refused the host: never worth retrying
-        return Result(job.id, None, None, f"refused address: {exc}"[:300], "failed")
-    except TimeoutError:
-        return Result(job.id, None, None, f"no answer within {timeout:g} s", "retry")
-    except Exception as exc:  # noqa: BLE001 - network, protocol or a bug: this one job is retried
-        return Result(job.id, None, None, f"{type(exc).__name__}: {exc}"[:300], "retry")
-    result.job_id = job.id
-    return result
+class Client:
+    """One aiohttp session for many deliveries: connections kept alive per host, at most
+    total_concurrency requests in flight and per_host_limit to one host. A job's deadline starts
+    when it has its slots, so waiting behind slow hosts never counts against it."""
+
+    def __init__(self, policy: AddressPolicy, *, per_host_limit: int = 8, total_concurrency: int = 512,
+                 timeout: float = 20.0):
+        self.policy, self.per_host_limit, self.timeout = policy, per_host_limit, timeout
+        self.total = asyncio.Semaphore(total_concurrency)
+        self.hosts: dict[str, asyncio.Semaphore] = {}
+        self.resolver = _VettedResolver(policy)
+        self.session = None
+
+    async def __aenter__(self) -> "Client":
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, resolver=self.resolver,
+                                         happy_eyeballs_delay=None, use_dns_cache=False,
+                                         enable_cleanup_closed=True)
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                             skip_auto_headers=("Accept-Encoding",))
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.session.close()
+
+    async def deliver(self, jobs: list[Job]) -> list[Result]:
+        """POST every job concurrently; one Result per job, in order."""
+        return list(await asyncio.gather(*(self._post(job) for job in jobs)))
+
+    async def _post(self, job: Job) -> Result:
+        parts = urlsplit(job.inbox)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return Result(job.id, None, None, "not an http(s) inbox", "failed")
+        host = parts.netloc.lower()
+        if host not in self.hosts:
+            self.hosts[host] = asyncio.Semaphore(self.per_host_limit)
+        async with self.hosts[host], self.total:
+            return await self._send(job, parts)
+
+    async def _send(self, job: Job, parts) -> Result:
+        try:
+            await self.resolver.vet(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+            headers = job.signer.sign("POST", job.inbox, body=job.body,
+                                      headers={"Content-Type": ACTIVITY_JSON, "User-Agent": USER_AGENT})
+            async with asyncio.timeout(self.timeout):
+                async with self.session.post(job.inbox, data=job.body, headers=headers,
+                                             allow_redirects=False) as resp:
+                    await resp.content.read(MAX_RESPONSE)
+                    result = classify(resp.status, retry_after_seconds(resp.headers.get("Retry-After")))
+        except UnsafeAddress as exc:  # the address policy refused the host: never worth retrying
+            return Result(job.id, None, None, f"refused address: {exc}"[:300], "failed")
+        except TimeoutError:
+            return Result(job.id, None, None, f"no answer within {self.timeout:g} s", "retry")
+        except Exception as exc:  # noqa: BLE001 - network, protocol or a bug: this one job is retried
+            return Result(job.id, None, None, f"{type(exc).__name__}: {exc}"[:300], "retry")
+        result.job_id = job.id
+        return result
 
 
 async def deliver_many(jobs: list[Job], *, policy: AddressPolicy, per_host_limit: int = 8,
                        total_concurrency: int = 512, timeout: float = 20.0) -> list[Result]:
     """POST every job concurrently (keep-alive per host, bounded in total and per host)."""
-    resolver = _VettedResolver(policy)
-    connector = aiohttp.TCPConnector(limit=total_concurrency, limit_per_host=per_host_limit,
-                                     resolver=resolver, use_dns_cache=False,
-                                     enable_cleanup_closed=True)
-    async with aiohttp.ClientSession(connector=connector, auto_decompress=False,
-                                     skip_auto_headers=("Accept-Encoding",)) as session:
-        return list(await asyncio.gather(*(_post(session, resolver, job, timeout) for job in jobs)))
+    async with Client(policy, per_host_limit=per_host_limit, total_concurrency=total_concurrency,
+                      timeout=timeout) as client:
+        return await client.deliver(jobs)

@@ -16,8 +16,7 @@ from federation.addresses import AddressPolicy
 from federation.signatures import Signer, load_private_key
 from hub.extensions import db
 from hub.models import Actor, Delivery, OutgoingActivity
-from hub.services import delivery
-from hub.services import outbound as transport_delivery
+from hub.services import delivery, outbound
 from hub.services.delivery import setting
 
 
@@ -28,6 +27,7 @@ class Sender:
         self.signers: dict[tuple[int, str, str], Signer] = {}
         self.runner = asyncio.Runner()
         self.policy = None
+        self.client: outbound.Client | None = None
 
     def close(self) -> None:
         """Close the event loop."""
@@ -68,9 +68,16 @@ class Sender:
         return self.runner.run(work, context=contextvars.copy_context())  # the caller's app context
 
     async def _drain(self, worker_id, budget, should_stop) -> Counter:
+        async with self._client() as self.client:
+            try:
+                return await self._drain_with_client(worker_id, budget, should_stop)
+            finally:
+                self.client = None
+
+    async def _drain_with_client(self, worker_id, budget, should_stop) -> Counter:
         totals: Counter = Counter()
         deadline = time.monotonic() + budget if budget else None
-        limit = setting("HUB_DELIVERY_CONCURRENCY")
+        limit = 2 * setting("HUB_DELIVERY_CONCURRENCY")  # rows claimed and not yet recorded
         in_flight: dict[asyncio.Task, int] = {}
         while True:
             while (not should_stop() and sum(in_flight.values()) < limit
@@ -108,7 +115,7 @@ class Sender:
         for row in claimed:
             actor_id, body = payloads.get(row.activity_id, (None, None))
             if actor_id in signers:
-                batch.jobs[row.id] = transport_delivery.Job(id=row.id, inbox=row.inbox, body=body,
+                batch.jobs[row.id] = outbound.Job(id=row.id, inbox=row.inbox, body=body,
                                                             signer=signers[actor_id])
             else:
                 batch.unsendable.append(row.id)
@@ -118,12 +125,18 @@ class Sender:
         db.session.rollback()  # no transaction stays open during the sending
         return batch
 
+    def _client(self) -> outbound.Client:
+        return outbound.Client(self._policy(), per_host_limit=setting("HUB_DELIVERY_PER_HOST"),
+                               total_concurrency=setting("HUB_DELIVERY_CONCURRENCY"),
+                               timeout=setting("HUB_DELIVERY_TIMEOUT"))
+
     async def _deliver(self, jobs: list) -> list:
         if not jobs:
             return []
-        return await transport_delivery.deliver_many(
-            jobs, policy=self._policy(), per_host_limit=setting("HUB_DELIVERY_PER_HOST"),
-            total_concurrency=setting("HUB_DELIVERY_CONCURRENCY"), timeout=setting("HUB_DELIVERY_TIMEOUT"))
+        if self.client is not None:
+            return await self.client.deliver(jobs)
+        async with self._client() as client:
+            return await client.deliver(jobs)
 
     async def _send(self, batch: "Batch") -> dict:
         """Send a batch (one probe only to suspect domains), then record every outcome."""
@@ -140,7 +153,7 @@ class Sender:
             results += more
             more_ok, more_bad = _health(more, batch.rows)
             reachable, unreachable = reachable | more_ok, (unreachable | more_bad) - more_ok
-        results += [transport_delivery.Result(i, None, None, "no payload or key", "failed")
+        results += [outbound.Result(i, None, None, "no payload or key", "failed")
                     for i in batch.unsendable]
         pauses = delivery.record_domain_health(reachable, unreachable)
         deferred = {i: pauses.get(domain, batch.rows[i].next_attempt_at)

@@ -107,8 +107,9 @@ def test_kill_9_mid_flight_then_restart_loses_nothing(app, org, peers):
     addresses = spread_followers(org, port, hosts=20, per_host=10)
     sink = peers({a: Behaviour(kind=LATENCY, delay=0.1) for a in addresses})
     publish(org)
-    in_flight = 20  # rows a worker may have claimed and not yet recorded
-    env = worker_env(app, HUB_DELIVERY_BATCH=10, HUB_DELIVERY_CONCURRENCY=in_flight, HUB_DELIVERY_LOCK=600)
+    in_flight = 20  # rows a worker may have claimed and not yet recorded: twice its concurrency
+    env = worker_env(app, HUB_DELIVERY_BATCH=5, HUB_DELIVERY_CONCURRENCY=in_flight // 2,
+                     HUB_DELIVERY_LOCK=600)
     proc = subprocess.Popen([HUB, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(lambda: sum(sink.counts.values()) >= 60)

@@ -3,3 +3,5 @@
 from flask import Blueprint
 
 bp = Blueprint("web", __name__)
+
+from hub.web import social  # noqa: E402,F401  (fediverse staff pages register on bp)

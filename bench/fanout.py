@@ -104,7 +104,7 @@ def run(smoke: bool, runs: int) -> tuple[list[Figure], dict]:
     try:
         network = build("fanout", followers, servers, port, first_octet=2)
         sink = SinkProcess({a: Behaviour() for a in network.addresses})
-        start_workers(env, **WORKER_SETTINGS)
+        workers = start_workers(env, **WORKER_SETTINGS)
         fan_out_once(network, sink, 0, timeout)  # warm-up: connections, caches, JIT of the database
         results = [fan_out_once(network, sink, n, timeout) for n in range(1, runs + 1)]
         hub_time = median([r["seconds"] for r in results])
@@ -124,7 +124,7 @@ def run(smoke: bool, runs: int) -> tuple[list[Figure], dict]:
                               "≤ 4× the signing floor", hub_time / floor <= 4, floor,
                               f"signing floor ({inboxes} signatures, one core)", hub_time / floor,
                               [r["seconds"] for r in results]))
-        context.update(healthy=hub_time, network=network, env=env, sink=sink, port=port)
+        context.update(healthy=hub_time, network=network, env=env, sink=sink, port=port, workers=workers)
         sink.ask("behave", {f"{h}:{p}": Behaviour(kind=LATENCY, delay=0.2) for h, p in network.addresses})
         slow = [fan_out_once(network, sink, 100 + n, timeout) for n in range(runs)]
         slow_time = median([r["seconds"] for r in slow])

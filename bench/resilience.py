@@ -1,15 +1,220 @@
-"""Benchmarks 5 and 6 (placeholder while fan-out is brought up)."""
+"""Benchmarks 5 and 6: the fan-out of benchmark 1 with broken servers (never answering, refusing,
+503 with Retry-After, slow), and with the delivery workers killed (-9) halfway, then restarted."""
+
+import random
+import signal
+import time
+
+from sqlalchemy import func, select
+
+from bench.common import Figure, HubEnv, SinkProcess
+from bench.fanout import free_port, start_workers
+from bench.network import build, publish
+from bench.sinks import LATENCY, OK, SILENT, UNAVAILABLE, Behaviour
+from hub.extensions import db
+from hub.models import Actor, Delivery, DomainState
+from hub.models.base import utcnow
+from hub.services import delivery
+
+RETRY_AFTER = 2  # seconds the 503 servers ask for
+# Short deadline, pause and retry base so that a run sees pauses end and retries happen.
+BROKEN_SETTINGS = {"HUB_DELIVERY_TIMEOUT": 4.0, "HUB_DELIVERY_PAUSE_BASE": 2.0,
+                   "HUB_DELIVERY_RETRY_BASE": 1.0}
 
 
-def broken(smoke, context):
-    return []
+def _wait(predicate, timeout: float, step: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
 
 
-def durability(smoke, context):
-    return []
+def _first_ok(events, since: float) -> dict[str, float]:
+    """First successful arrival time per "address/path" after `since`."""
+    first: dict[str, float] = {}
+    for address, path, at, kind in events:
+        if at >= since and kind in (OK, LATENCY):
+            first.setdefault(f"{address}{path}", at)
+    return first
 
 
-def close(context):
+def _plan(network, smoke: bool) -> dict[str, list]:
+    """Which servers are broken, and how (shares of issue 4)."""
+    rng = random.Random(11)
+    servers = list(network.addresses)
+    rng.shuffle(servers)
+    n = len(servers)
+    cut = [round(n * share) for share in (0.10, 0.05, 0.02)]
+    silent, refused, slow = servers[:cut[0]], servers[cut[0]:cut[0] + cut[1]], servers[-cut[2]:]
+    rest = servers[cut[0] + cut[1]:n - cut[2]]
+    unavailable = [a for a in rest if a in network.shared][:round(n * 0.05)]
+    healthy = [a for a in rest if a not in unavailable]
+    return {"silent": silent, "refused": refused, "slow": slow, "unavailable": unavailable,
+            "healthy": healthy}
+
+
+def broken(smoke: bool, context: dict) -> list[Figure]:
+    """Benchmark 5."""
+    followers, servers = (200, 40) if smoke else (10_000, 1_000)
+    env = HubEnv(**BROKEN_SETTINGS)
+    sink = None
+    try:
+        network = build("broken", followers, servers, free_port(), first_octet=3)
+        plan = _plan(network, smoke)
+        behaviours = {a: Behaviour() for a in plan["healthy"]}
+        behaviours.update({a: Behaviour(kind=SILENT) for a in plan["silent"]})
+        behaviours.update({a: Behaviour(kind=LATENCY, delay=3.0) for a in plan["slow"]})
+        behaviours.update({a: Behaviour(script=[UNAVAILABLE], retry_after=RETRY_AFTER)
+                           for a in plan["unavailable"]})
+        sink = SinkProcess(behaviours)  # the refused servers have nothing listening
+        start_workers(env, **BROKEN_SETTINGS)
+        warm_up(network, plan["healthy"][0], sink)
+        healthy_keys = set().union(*(network.paths_of(a) for a in plan["healthy"]))
+        started = time.time()
+        publish(network, 1)
+        reached = _wait(lambda: healthy_keys <= set(_first_ok(sink.stats(True)["events"], started)), 60)
+        first = _first_ok(sink.stats(True)["events"], started)
+        healthy_time = max(first[k] for k in healthy_keys) - started if reached else float("inf")
+
+        # 503 servers: delivered once their Retry-After has passed
+        def unavailable_done():
+            events = sink.stats(True)["events"]
+            return all(any(e[0] == f"{h}:{p}" and e[3] == OK for e in events) for h, p in plan["unavailable"])
+        _wait(unavailable_done, 30, 0.2)
+        events = sink.stats(True)["events"]
+        waits = []
+        for host, port in plan["unavailable"]:
+            mine = [e for e in events if e[0] == f"{host}:{port}"]
+            refused_at = min((e[2] for e in mine if e[3] == UNAVAILABLE), default=None)
+            ok_at = min((e[2] for e in mine if e[3] == OK), default=None)
+            waits.append(ok_at - refused_at if refused_at is not None and ok_at is not None else None)
+        delivered_503 = sum(w is not None for w in waits)
+        shortest = min((w for w in waits if w is not None), default=0.0)
+
+        # dead servers, once known dead: a new post costs at most one connection each
+        dead = {f"{h}:{p}" for h, p in plan["silent"] + plan["refused"]}
+        _wait(lambda: _paused(dead) >= len(dead), 30, 0.2)
+        before = sink.stats(True)["connections"]
+        second = time.time()
+        activity_id, _ = publish(network, 2)
+        _wait(lambda: healthy_keys <= set(_first_ok(sink.stats(True)["events"], second)), 60)
+        time.sleep(BROKEN_SETTINGS["HUB_DELIVERY_PAUSE_BASE"] * 1.5)  # let the pauses end: one probe each
+        after = sink.stats(True)["connections"]
+        silent = [f"{h}:{p}" for h, p in plan["silent"]]
+        silent_tries = max((after.get(a, 0) - before.get(a, 0) for a in silent), default=0)
+        refused_tries = _attempts_per_domain(activity_id, {f"{h}:{p}" for h, p in plan["refused"]})
+        dead_rows = _rows_for(activity_id, dead)
+        tries = max(silent_tries, refused_tries)
+        healthy_base = context.get("healthy") if not smoke else None
+        figures = [
+            Figure("broken", "healthy inboxes all served, with 22 % of servers broken", healthy_time, "s",
+                   "≤ 1.25× the all-healthy fan-out",
+                   (healthy_time / healthy_base <= 1.25) if healthy_base else None,
+                   healthy_base, "all-healthy fan-out (benchmark 1)",
+                   healthy_time / healthy_base if healthy_base else None,
+                   note=f"{len(plan['silent'])} silent, {len(plan['refused'])} refusing, "
+                        f"{len(plan['unavailable'])} answering 503, {len(plan['slow'])} slow (3 s) "
+                        f"of {servers}"),
+            Figure("broken", "connection attempts per dead host for a new post", tries, "attempts", "≤ 1",
+                   tries <= 1, None, "", None,
+                   note=f"{dead_rows} deliveries of the second post went to {len(dead)} dead hosts; "
+                        f"silent max {silent_tries}, refusing max {refused_tries}"),
+            Figure("broken", "503 servers delivered after their Retry-After", shortest, "s (shortest wait)",
+                   f"all delivered, none before {RETRY_AFTER} s",
+                   delivered_503 == len(waits) and shortest >= RETRY_AFTER,
+                   RETRY_AFTER, "Retry-After", shortest / RETRY_AFTER,
+                   note=f"{delivered_503} of {len(waits)} delivered"),
+            Figure("broken", "retry schedule span", delivery.schedule_total() / 86400, "days",
+                   "about 2 days or more",
+                   delivery.schedule_total() >= 2 * 86400, None, "", None,
+                   note=f"{delivery.MAX_ATTEMPTS} attempts, computed from the schedule constants"),
+        ]
+        return figures
+    finally:
+        if sink:
+            sink.close()
+        env.close()
+
+
+def warm_up(network, address, sink) -> None:
+    """One delivery to one healthy server, so the workers have loaded their key and HTTP client."""
+    org = db.session.get(Actor, network.org_id)
+    delivery.enqueue({"id": f"{org.uri}/bench/warm-up", "type": "Create", "actor": org.uri}, org,
+                     [f"http://{address[0]}:{address[1]}/warm-up"])
+    db.session.commit()
+    sink.wait_for(1, 30)
+    sink.ask("reset")
+
+
+def _paused(domains: set[str]) -> int:
+    count = db.session.scalar(select(func.count()).select_from(DomainState).where(
+        DomainState.domain.in_(domains), DomainState.consecutive_failures > 0))
+    db.session.rollback()
+    return count or 0
+
+
+def _attempts_per_domain(activity_id: int, domains: set[str]) -> int:
+    rows = db.session.execute(select(Delivery.domain, func.sum(Delivery.attempts)).where(
+        Delivery.activity_id == activity_id, Delivery.domain.in_(domains)).group_by(Delivery.domain)).all()
+    db.session.rollback()
+    return max((int(n or 0) for _, n in rows), default=0)
+
+
+def _rows_for(activity_id: int, domains: set[str]) -> int:
+    count = db.session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.activity_id == activity_id, Delivery.domain.in_(domains)))
+    db.session.rollback()
+    return count or 0
+
+
+def durability(smoke: bool, context: dict) -> list[Figure]:
+    """Benchmark 6: kill -9 every delivery worker halfway through the fan-out, then restart."""
+    env, sink, network = context["env"], context["sink"], context["network"]
+    expected = len(network.expected)
+    sink.ask("reset")
+    if smoke:  # so few inboxes that they would all be reached before the kill: slow them down
+        sink.ask("behave", {f"{h}:{p}": Behaviour(kind=LATENCY, delay=0.3) for h, p in network.addresses})
+    started = time.time()
+    activity_id, _ = publish(network, 500)
+    sink.wait_for(expected // 2, 60)
+    for proc in context["workers"]:
+        proc.send_signal(signal.SIGKILL)
+    for proc in context["workers"]:
+        proc.wait(10)
+    at_kill = sink.stats()
+    in_flight = db.session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.activity_id == activity_id, Delivery.state == "queued", Delivery.locked_until > utcnow()))
+    db.session.rollback()
+    restarting = time.time()
+    context["workers"] = start_workers(env)
+    ready = time.time()
+    final = sink.wait_for(expected, 120)
+    rest = max(final["last_at"] - ready, 0.0) if final["distinct"] >= expected else float("inf")
+    lost = expected - final["distinct"]
+    duplicates = final["total"] - final["distinct"]
+    healthy = context["healthy"]
+    note = (f"killed after {at_kill['distinct']} of {expected} inboxes "
+            f"({at_kill['last_at'] - started:.2f} s); "
+            f"{in_flight} claimed and unrecorded at the kill")
+    return [
+        Figure("durability", "deliveries lost after kill -9 and restart", lost, "inboxes", "0", lost == 0,
+               note=note),
+        Figure("durability", "duplicates", duplicates, "requests", f"≤ in flight at the kill ({in_flight})",
+               duplicates <= in_flight, in_flight, "claimed, unrecorded at the kill",
+               duplicates / in_flight if in_flight else None),
+        Figure("durability", "the rest delivered after the restart", rest, "s",
+               "≤ 2× the full healthy fan-out",
+               rest <= 2 * healthy, healthy, "all-healthy fan-out (benchmark 1)", rest / healthy,
+               note=f"from the restarted workers holding their leases; starting them took "
+                    f"{ready - restarting:.2f} s more"),
+    ]
+
+
+def close(context: dict) -> None:
+    """Stop what benchmark 1 left running for these."""
     if context.get("sink"):
         context["sink"].close()
     if context.get("env"):

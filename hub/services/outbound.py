@@ -66,7 +66,7 @@ class _VettedResolver(AbstractResolver):
         return self.cache[key]
 
     async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict]:
-        """aiohttp's hook for host names (it skips it for IP literals, which _post vets itself)."""
+        """aiohttp's hook for host names (it skips it for IP literals, which post vets itself)."""
         return [{"hostname": host, "host": ip, "port": port, "family": socket.AF_INET6 if ":" in ip
                  else socket.AF_INET, "proto": 0, "flags": socket.AI_NUMERICHOST}
                 for ip in await self.vet(host, port)]
@@ -134,9 +134,10 @@ class Client:
 
     async def deliver(self, jobs: list[Job]) -> list[Result]:
         """POST every job concurrently; one Result per job, in order."""
-        return list(await asyncio.gather(*(self._post(job) for job in jobs)))
+        return list(await asyncio.gather(*(self.post(job) for job in jobs)))
 
-    async def _post(self, job: Job) -> Result:
+    async def post(self, job: Job) -> Result:
+        """POST one job once a slot for its host and a slot overall are free."""
         parts = urlsplit(job.inbox)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return Result(job.id, None, None, "not an http(s) inbox", "failed")

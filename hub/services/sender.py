@@ -19,6 +19,8 @@ from hub.models import Actor, Delivery, OutgoingActivity
 from hub.services import delivery, outbound
 from hub.services.delivery import setting
 
+FLUSH_SECONDS = 0.2  # outcomes are recorded in bulk at least this often
+
 
 class Sender:
     """Sends due deliveries in batches; holds the per-process cache of signing keys."""
@@ -28,6 +30,8 @@ class Sender:
         self.runner = asyncio.Runner()
         self.policy = None
         self.client: outbound.Client | None = None
+        self.unrecorded = 0
+        self.changed: asyncio.Event | None = None
 
     def close(self) -> None:
         """Close the event loop."""
@@ -68,40 +72,50 @@ class Sender:
         return self.runner.run(work, context=contextvars.copy_context())  # the caller's app context
 
     async def _drain(self, worker_id, budget, should_stop) -> Counter:
-        async with self._client() as self.client:
-            try:
-                return await self._drain_with_client(worker_id, budget, should_stop)
-            finally:
-                self.client = None
-
-    async def _drain_with_client(self, worker_id, budget, should_stop) -> Counter:
         totals: Counter = Counter()
         deadline = time.monotonic() + budget if budget else None
         limit = 2 * setting("HUB_DELIVERY_CONCURRENCY")  # rows claimed and not yet recorded
-        in_flight: dict[asyncio.Task, int] = {}
-        while True:
-            while (not should_stop() and sum(in_flight.values()) < limit
-                   and (deadline is None or time.monotonic() < deadline)):
-                batch = self._claim(min(setting("HUB_DELIVERY_BATCH"), limit - sum(in_flight.values())),
-                                    worker_id)
-                if batch is None:
-                    break
-                totals["claimed"] += len(batch.rows)
-                in_flight[asyncio.create_task(self._send(batch))] = len(batch.rows)
-            if not in_flight:
-                return totals
-            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                del in_flight[task]
-                totals.update(task.result())
+        self.unrecorded, self.changed = 0, asyncio.Event()
+        tasks: set[asyncio.Task] = set()
+        async with self._client() as self.client:
+            try:
+                while True:
+                    while (not should_stop() and self.unrecorded < limit
+                           and (deadline is None or time.monotonic() < deadline)):
+                        batch = self._claim(min(setting("HUB_DELIVERY_BATCH"), limit - self.unrecorded),
+                                            worker_id)
+                        if batch is None:
+                            break
+                        totals["claimed"] += len(batch.rows)
+                        self.unrecorded += len(batch.rows)
+                        tasks.add(asyncio.create_task(self._send(batch, totals)))
+                    for task in [t for t in tasks if t.done()]:
+                        tasks.discard(task)
+                        task.result()  # a failure here (the database) stops the worker loudly
+                    if not tasks:
+                        return totals
+                    self.changed.clear()
+                    await self.changed.wait()
+            finally:
+                if tasks:
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                self.client = None
 
     def send_batch(self, limit: int | None = None, worker_id: int | None = None) -> dict:
         """Claim one batch of due deliveries, send it, record the outcomes; returns counts."""
         batch = self._claim(int(limit or setting("HUB_DELIVERY_BATCH")), worker_id)
         counts = Counter(claimed=len(batch.rows) if batch else 0)
         if batch:
-            counts.update(self.runner.run(self._send(batch), context=contextvars.copy_context()))
+            self.runner.run(self._send_alone(batch, counts), context=contextvars.copy_context())
         return dict(counts)
+
+    async def _send_alone(self, batch: "Batch", counts: Counter) -> None:
+        self.unrecorded, self.changed = len(batch.rows), asyncio.Event()
+        async with self._client() as self.client:
+            try:
+                await self._send(batch, counts)
+            finally:
+                self.client = None
 
     def _claim(self, limit: int, worker_id: int | None) -> "Batch | None":
         """Claim due rows and prepare their jobs (payload bytes, signers); None when nothing is due."""
@@ -130,37 +144,40 @@ class Sender:
                                total_concurrency=setting("HUB_DELIVERY_CONCURRENCY"),
                                timeout=setting("HUB_DELIVERY_TIMEOUT"))
 
-    async def _deliver(self, jobs: list) -> list:
-        if not jobs:
-            return []
-        if self.client is not None:
-            return await self.client.deliver(jobs)
-        async with self._client() as client:
-            return await client.deliver(jobs)
+    async def _send(self, batch: "Batch", totals: Counter) -> None:
+        """Send a batch, recording outcomes as they come (every FLUSH_SECONDS): to a domain that
+        failed lately only one request goes first; the rest follow if it answers, else wait."""
+        try:
+            by_domain: dict[str, list[int]] = defaultdict(list)
+            for row_id in batch.jobs:
+                by_domain[batch.rows[row_id].domain].append(row_id)
+            held = {domain: ids[1:] for domain, ids in by_domain.items() if domain in batch.suspects}
+            first = [i for domain, ids in by_domain.items() for i in (ids[:1] if domain in held else ids)]
+            pending = {asyncio.ensure_future(self.client.post(batch.jobs[i])) for i in first}
+            if batch.unsendable:
+                self._record(batch, [outbound.Result(i, None, None, "no payload or key", "failed")
+                                     for i in batch.unsendable], {}, totals)
+            while pending:
+                done, pending = await asyncio.wait(pending, timeout=FLUSH_SECONDS)
+                if not done:
+                    continue
+                results = [task.result() for task in done]
+                reachable, unreachable = _health(results, batch.rows)
+                for domain in reachable & held.keys():
+                    pending |= {asyncio.ensure_future(self.client.post(batch.jobs[i]))
+                                for i in held.pop(domain)}
+                pauses = delivery.record_domain_health(reachable, unreachable)
+                deferred = {i: pauses.get(domain, batch.rows[i].next_attempt_at)
+                            for domain in unreachable & held.keys() for i in held.pop(domain)}
+                self._record(batch, results, deferred, totals)
+        finally:
+            self.changed.set()
 
-    async def _send(self, batch: "Batch") -> dict:
-        """Send a batch (one probe only to suspect domains), then record every outcome."""
-        by_domain: dict[str, list[int]] = defaultdict(list)
-        for row_id in batch.jobs:
-            by_domain[batch.rows[row_id].domain].append(row_id)
-        first = [batch.jobs[i] for domain, ids in by_domain.items()
-                 for i in (ids[:1] if domain in batch.suspects else ids)]
-        results = await self._deliver(first)
-        reachable, unreachable = _health(results, batch.rows)
-        later = [batch.jobs[i] for domain in batch.suspects & reachable for i in by_domain[domain][1:]]
-        if later:
-            more = await self._deliver(later)
-            results += more
-            more_ok, more_bad = _health(more, batch.rows)
-            reachable, unreachable = reachable | more_ok, (unreachable | more_bad) - more_ok
-        results += [outbound.Result(i, None, None, "no payload or key", "failed")
-                    for i in batch.unsendable]
-        pauses = delivery.record_domain_health(reachable, unreachable)
-        deferred = {i: pauses.get(domain, batch.rows[i].next_attempt_at)
-                    for domain in batch.suspects - reachable for i in by_domain[domain][1:]}
-        tallies = delivery.record_results(batch.rows, results, deferred)
+    def _record(self, batch: "Batch", results: list, deferred: dict, totals: Counter) -> None:
+        totals.update(delivery.record_results(batch.rows, results, deferred))
         db.session.commit()
-        return tallies
+        self.unrecorded -= len(results) + len(deferred)
+        self.changed.set()
 
 
 @dataclass

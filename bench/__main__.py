@@ -7,6 +7,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from bench import fanout, resilience, web
@@ -57,33 +58,51 @@ def main(argv=None) -> int:
     chosen = args.only or list(ORDER)
     started = time.time()
     figures: list[Figure] = []
-    errors = {}
-    context = {}
+    errors: dict[str, str] = {}
+    context: dict = {}
+
+    def run(name: str, runner, *arguments) -> None:
+        """Run one benchmark, print its figures at once; a crash is reported and the rest go on."""
+        try:
+            found = runner(*arguments)
+        except web.Unavailable as exc:
+            errors[name] = f"skipped: {exc}"
+            print(f"[skip] {name}: {exc}", flush=True)
+            return
+        except Exception as exc:  # noqa: BLE001 - the report says which benchmark broke and why
+            errors[name] = f"error: {type(exc).__name__}: {exc}"
+            print(f"[ERROR] {name}: {traceback.format_exc()}", flush=True)
+            return
+        figures.extend(found)
+        print(report(found), flush=True)
+
     try:
         if "fanout" in chosen or {"broken", "durability"} & set(chosen):
-            found, context = fanout.run(args.smoke, runs)
-            figures += found if "fanout" in chosen else []
+            def healthy():
+                found, more = fanout.run(args.smoke, runs)
+                context.update(more)
+                return found if "fanout" in chosen else []
+            run("fanout", healthy)
         if "fanout" in chosen:
-            figures += fanout.run_large(args.smoke, runs)
+            run("fanout-large", fanout.run_large, args.smoke, runs)
         if "broken" in chosen:
-            figures += resilience.broken(args.smoke, context)
-        if "durability" in chosen:
-            figures += resilience.durability(args.smoke, context)
+            run("broken", resilience.broken, args.smoke, context)
+        if "durability" in chosen and context:
+            run("durability", resilience.durability, args.smoke, context)
     finally:
         resilience.close(context)
     for name, runner in (("inbox", web.inbox), ("read", web.read_path), ("memory", web.memory)):
         if name in chosen:
-            try:
-                figures += runner(args.smoke, runs)
-            except web.Unavailable as exc:
-                errors[name] = str(exc)
+            run(name, runner, args.smoke, runs)
+    print("\n=== summary ===")
     print(report(figures))
     for name, why in errors.items():
-        print(f"[skip] {name}: {why}")
+        print(f"[{name}] {why.splitlines()[0]}")
     result = {"smoke": args.smoke, "runs": runs, "machine": machine(),
               "seconds": round(time.time() - started, 1), "figures": [f.as_dict() for f in figures],
               "skipped": errors,
-              "passed": all(f.passed is not False for f in figures)}
+              "passed": all(f.passed is not False for f in figures) and not any(
+                  why.startswith("error") for why in errors.values())}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / ("smoke.json" if args.smoke else "latest.json")).write_text(
         json.dumps(result, indent=2, ensure_ascii=False, default=str))

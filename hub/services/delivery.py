@@ -152,7 +152,7 @@ def _due_filter(now: datetime):
 def claim_due(limit: int = 500, lock_seconds: float = 300.0, worker_id: int | None = None) -> list[Delivery]:
     """Lock up to `limit` due deliveries for this worker (SKIP LOCKED on PostgreSQL) and commit."""
     now = utcnow()
-    due = (select(Delivery.id).where(_due_filter(now)).order_by(Delivery.next_attempt_at)
+    due = (select(Delivery.id).where(_due_filter(now)).order_by(Delivery.next_attempt_at, Delivery.id)
            .limit(limit).with_for_update(skip_locked=True, of=Delivery))
     claim = (update(Delivery).where(Delivery.id.in_(due.scalar_subquery()))
              .values(locked_until=now + timedelta(seconds=lock_seconds), locked_by=worker_id)

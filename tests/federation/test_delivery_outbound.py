@@ -1,8 +1,6 @@
 """The concurrent POST layer on loopback: address vetting, deadlines, answers classified."""
 
 import asyncio
-import time
-from email.utils import formatdate
 
 import pytest
 from delivery_support import Peers, free_port
@@ -10,7 +8,7 @@ from delivery_support import Peers, free_port
 from bench.sinks import FORBIDDEN, GONE, SILENT, UNAVAILABLE, Behaviour
 from federation.addresses import AddressPolicy
 from federation.signatures import Signer, generate_key_pair
-from hub.services.outbound import Job, deliver_many, retry_after_seconds
+from hub.services.outbound import Job, deliver_many
 
 LOOPBACK = AddressPolicy(["127.0.0.0/8"])
 
@@ -57,10 +55,3 @@ def test_private_addresses_are_refused_without_a_connection(peers, signer):
     assert results[1].kind == "failed" and "refused address" in results[1].error
     assert results[2].kind == "failed"
     assert sink.connections == {}
-
-
-def test_retry_after_as_seconds_or_date():
-    assert retry_after_seconds("30") == 30
-    assert 50 < retry_after_seconds(formatdate(time.time() + 60, usegmt=True)) <= 60
-    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
-    assert retry_after_seconds("99999999") == 86400

@@ -1,0 +1,206 @@
+"""Load-generation plumbing: gunicorn serving an app on the bench database, wrk (from Debian) with
+its latency percentiles and Lua scripts, and per-process CPU and memory (PSS) from /proc."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+WEB_WORKERS = 2  # as `make run` starts it (HUB_WEB_WORKERS)
+UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+class Unavailable(Exception):
+    """A benchmark cannot run here (a tool is missing); reported, not failed."""
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Gunicorn:
+    """`gunicorn --workers N app` on a free port with the given environment."""
+
+    def __init__(self, app: str, env: dict, workers: int = WEB_WORKERS):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [GUNICORN, "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}", "--access-logfile",
+             "/dev/null", "--error-logfile", "-", "--log-level", "warning", app],
+            env=env, cwd=str(Path(__file__).resolve().parent.parent),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while len(self.workers()) < workers or not self._listening():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn {app} died: {self.proc.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn {app} did not start")
+            time.sleep(0.1)
+
+    def _listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                return True
+        except OSError:
+            return False
+
+    def workers(self) -> list[int]:
+        """Pids of the worker processes."""
+        return children(self.proc.pid)
+
+    def pids(self) -> list[int]:
+        """The master and its workers."""
+        return [self.proc.pid, *self.workers()]
+
+    def stop(self) -> None:
+        """Stop gracefully, then firmly."""
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of a process."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def pss_kb(pid: int) -> int:
+    """Proportional set size of a process, in kB (shared pages split between their users)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class WrkResult:
+    """What wrk reports."""
+
+    rate: float
+    p50: float
+    p99: float
+    requests: int
+    errors: int
+    non_2xx: int
+    output: str
+
+
+def _seconds(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()
+    return float(number) * UNITS[unit]
+
+
+def wrk(url: str, *, connections: int, seconds: float, threads: int = 2, script: str | None = None,
+        headers: dict | None = None, timeout: str = "10s") -> WrkResult:
+    """Run wrk with --latency and parse its report."""
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise Unavailable("wrk is not installed (apt-get install -y wrk)")
+    args = [binary, f"-t{min(threads, connections)}", f"-c{connections}", f"-d{max(int(round(seconds)), 1)}s",
+            "--latency", "--timeout", timeout]
+    for name, value in (headers or {}).items():
+        args += ["-H", f"{name}: {value}"]
+    if script:
+        args += ["-s", script]
+    output = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 120).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    p50 = _seconds(re.search(r"50%\s+([\d.]+\w+)", output).group(1))
+    p99 = _seconds(re.search(r"99%\s+([\d.]+\w+)", output).group(1))
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return WrkResult(rate, p50, p99, requests, errors, int(non_2xx.group(1)) if non_2xx else 0, output)
+
+
+REPLAY_LUA = r"""
+-- Replays pre-signed requests from a file, each once; every thread takes its own share.
+local counter, threads = 0, {}
+function setup(thread)
+  thread:set("id", counter); counter = counter + 1; table.insert(threads, thread)
+end
+function init(args)
+  local file = io.open(args[1], "r")
+  requests, n, sent, accepted, bad = {}, 0, 0, 0, 0
+  local total = tonumber(args[2])
+  local i = 0
+  for line in file:lines() do
+    if i % total == id then
+      local date, digest, signature, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+      table.insert(requests, wrk.format("POST", args[3], {["Host"] = args[4], ["Date"] = date,
+        ["Digest"] = digest, ["Signature"] = signature,
+        ["Content-Type"] = "application/activity+json"}, body))
+    end
+    i = i + 1
+  end
+  file:close()
+end
+function request()
+  n = n + 1
+  if n > #requests then n = 1; wrapped = 1 end
+  return requests[n]
+end
+function response(status, headers, body)
+  sent = sent + 1
+  if status == 202 then accepted = accepted + 1 elseif status >= 500 then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local a, b, s, w = 0, 0, 0, 0
+  for _, t in ipairs(threads) do
+    a = a + t:get("accepted"); b = b + t:get("bad"); s = s + t:get("sent"); w = w + (t:get("wrapped") or 0)
+  end
+  io.write(string.format("REPLAY accepted=%d server_errors=%d answered=%d wrapped=%d\n", a, b, s, w))
+end
+"""
+
+
+def replay(url: str, path: str, requests_file: Path, host: str, *, connections: int, seconds: float,
+           threads: int = 2) -> tuple[WrkResult, dict]:
+    """Replay pre-signed POSTs with wrk; returns wrk's result and the Lua counters."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(REPLAY_LUA)
+    binary = shutil.which("wrk")
+    if binary is None:
+        raise Unavailable("wrk is not installed (apt-get install -y wrk)")
+    threads = min(threads, connections)
+    args = [binary, f"-t{threads}", f"-c{connections}", f"-d{max(int(round(seconds)), 1)}s", "--latency",
+            "--timeout", "10s", "-s", script.name, url + path, "--", str(requests_file), str(threads), path,
+            host]
+    output = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 180).stdout
+    os.unlink(script.name)
+    counters = dict(re.findall(r"(\w+)=(\d+)", re.search(r"REPLAY (.*)", output).group(1)))
+    result = WrkResult(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+                       _seconds(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
+                       _seconds(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+                       int(re.search(r"(\d+) requests in", output).group(1)), 0, 0, output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    result.errors = sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    return result, {k: int(v) for k, v in counters.items()}

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Installs Debian packages the hub needs when they are missing: ICU for Lao word segmentation
-# (PyICU builds against it) and, with `--test`, Chromium for the browser tests.
+# (PyICU builds against it); with `--test`, Chromium for the browser tests and what the real
+# peers need to install and start (venv, Node.js and npm for their JSON-LD contexts, curl).
 set -euo pipefail
 need=()
 pkg-config --exists icu-uc 2>/dev/null || need+=(libicu-dev pkg-config)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+  command -v curl >/dev/null 2>&1 || need+=(curl)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "Please install: ICU development files (libicu-dev), pkg-config, a C++ compiler${1:+, Chromium}." >&2
+  echo "Please install: ${need[*]} (or their equivalents on your system)." >&2
   exit 1
 fi
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo

@@ -148,6 +148,63 @@ def follow_command(handle, account):
     click.echo(f"{follow.target.uri} {follow.state}")
 
 
+def _local_post(reference: str):
+    post = social.find_post(reference)
+    if not post.actor.is_local:
+        _fail(f"{reference} is not a post of this hub.")
+    return post
+
+
+def _staff(email: str):
+    user = users.find_user(email)
+    if user is None:
+        _fail(f"No account for {email}.")
+    return user
+
+
+@click.command("post-edit")
+@click.argument("post_url")
+@click.argument("text")
+@click.option("--as", "email", required=True, help="Email of the staff member (editor or owner) editing.")
+@with_appcontext
+def post_edit_command(post_url, text, email):
+    """Replace the text of the post POST_URL (a published post federates an Update)."""
+    try:
+        posts.edit(_local_post(post_url), _staff(email), text)
+    except ServiceError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    click.echo(post_url)
+
+
+@click.command("post-delete")
+@click.argument("post_url")
+@click.option("--as", "email", required=True, help="Email of the staff member (editor or owner) deleting.")
+@with_appcontext
+def post_delete_command(post_url, email):
+    """Delete the post POST_URL (a published post federates a Delete and answers 410)."""
+    try:
+        posts.delete(_local_post(post_url), _staff(email))
+    except ServiceError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    click.echo(f"deleted {post_url}")
+
+
+@click.command("boost")
+@click.argument("handle")
+@click.argument("post_url")
+@with_appcontext
+def boost_command(handle, post_url):
+    """The organisation HANDLE boosts the public post POST_URL (ours or remote); prints the Announce id."""
+    try:
+        boost = social.boost(orgs.require_org(handle), post_url)
+    except ServiceError as exc:
+        db.session.rollback()
+        _fail(str(exc))
+    click.echo(boost.uri)
+
+
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Drain what is due now, then exit.")
 @with_appcontext
@@ -179,7 +236,7 @@ def demo_command():
 
 
 COMMANDS = (demo_command, org_group, network_group, user_group, post_command, follow_command,
-            worker_command)
+            worker_command, post_edit_command, post_delete_command, boost_command)
 
 
 def register_cli(app: Flask) -> None:

@@ -106,8 +106,17 @@ def bio_html(text: str) -> str:
 
 # --- local actors ------------------------------------------------------------------------------
 
-def actor_to_ap(actor: Actor, *, icon_url: str | None = None, published: datetime | None = None) -> dict:
+def avatar_url(actor: Actor, media_url: Callable[[str], str] | None = None) -> str | None:
+    """An actor's avatar address: its uploaded file (through media_url) or its remote icon."""
+    if actor.avatar is not None and actor.avatar.file_name and media_url is not None:
+        return media_url(actor.avatar.file_name)
+    return actor.icon_url
+
+
+def actor_to_ap(actor: Actor, *, media_url: Callable[[str], str] | None = None, icon_url: str | None = None,
+                published: datetime | None = None) -> dict:
     """The ActivityPub document of a local Organization, Group or Application actor."""
+    icon_url = icon_url or avatar_url(actor, media_url)
     bios = {lang: bio_html(getattr(actor, f"bio_{lang}", "")) for lang in ("lo", "en")}
     bios = {lang: text for lang, text in bios.items() if text}
     summary = bios.get(actor.default_language) or next(iter(bios.values()), "")
@@ -259,9 +268,9 @@ def delete(post: Post) -> dict:
             "object": {"id": post.uri, "type": "Tombstone", "atomUri": post.uri}}
 
 
-def update_actor(actor: Actor, *, icon_url: str | None = None, stamp: datetime | None = None) -> dict:
+def update_actor(actor: Actor, *, media_url=None, stamp: datetime | None = None) -> dict:
     """Update{Organization|Group} sent to followers when a profile or key changes."""
-    document = actor_to_ap(actor, icon_url=icon_url)
+    document = actor_to_ap(actor, media_url=media_url)
     document.pop("@context")
     when = iso(stamp or actor.updated_at)
     return {"@context": ACTOR_CONTEXT, "id": f"{actor.uri}#updates/{_compact(when)}", "type": "Update",

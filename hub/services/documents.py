@@ -17,16 +17,9 @@ FOLLOW_PAGE_SIZE = 50
 MAX_PAGE = 10_000
 
 
-def icon_url(actor: Actor) -> str | None:
-    """The avatar address of an actor (uploaded file or remote icon)."""
-    if actor.avatar is not None and actor.avatar.file_name:
-        return urls.media_url(actor.avatar.file_name)
-    return actor.icon_url
-
-
 def actor_document(actor: Actor) -> dict:
     """The actor document of a local actor."""
-    return convert.actor_to_ap(actor, icon_url=icon_url(actor))
+    return convert.actor_to_ap(actor, media_url=urls.media_url)
 
 
 def find_actor(handle: str) -> Actor | None:

@@ -2,6 +2,7 @@
 
 import re
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from federation.signatures import generate_key_pair
@@ -9,7 +10,7 @@ from hub.extensions import db
 from hub.models import (
     APPLICATION, GROUP, ORGANIZATION, OWNER, ROLES, Actor, Membership, NetworkMember, User,
 )
-from hub.services import NotFound, PermissionDenied, ServiceError, audit, urls
+from hub.services import NotFound, PermissionDenied, ServiceError, audit, outbox, urls
 
 HANDLE_RE = re.compile(r"^[a-z0-9_]{1,30}$")
 RESERVED_HANDLES = {
@@ -23,9 +24,9 @@ def normalise_handle(handle: str) -> str:
     """Lower-case a handle and strip a leading @; raise ServiceError when it is not allowed."""
     handle = (handle or "").strip().lstrip("@").lower()
     if not HANDLE_RE.match(handle):
-        raise ServiceError("A handle is 1–30 characters: Latin letters a–z, digits and _.")
+        raise ServiceError(_l("A handle is 1–30 characters: Latin letters a–z, digits and _."))
     if handle in RESERVED_HANDLES:
-        raise ServiceError(f"The handle {handle!r} is reserved.")
+        raise ServiceError(_l("The handle “%(handle)s” is reserved.", handle=handle))
     return handle
 
 
@@ -39,17 +40,17 @@ def require_org(handle: str) -> Actor:
     """The local organisation or network with this handle, or NotFound."""
     actor = get_local_actor(handle)
     if actor is None or actor.type == APPLICATION:
-        raise NotFound(f"No organisation called {handle!r} on this hub.")
+        raise NotFound(_l("No organisation called “%(handle)s” on this hub.", handle=handle))
     return actor
 
 
 def _new_local_actor(handle: str, name: str, actor_type: str) -> Actor:
     handle = normalise_handle(handle)
     if get_local_actor(handle):
-        raise ServiceError(f"The handle {handle!r} is already taken.")
+        raise ServiceError(_l("The handle “%(handle)s” is already taken.", handle=handle))
     name = (name or "").strip()
     if not name or len(name) > 100:
-        raise ServiceError("A display name is required (at most 100 characters).")
+        raise ServiceError(_l("A display name is required (at most 100 characters)."))
     private_pem, public_pem = generate_key_pair()
     uri = urls.actor_uri(handle)
     actor = Actor(
@@ -85,10 +86,10 @@ def add_to_network(network_handle: str, org_handle: str) -> NetworkMember:
     """Make an organisation a member of a network."""
     network = require_org(network_handle)
     if network.type != GROUP:
-        raise ServiceError(f"{network.handle!r} is not a network.")
+        raise ServiceError(_l("“%(handle)s” is not a network.", handle=network.handle))
     org = require_org(org_handle)
     if org.type != ORGANIZATION:
-        raise ServiceError(f"{org.handle!r} is not an organisation.")
+        raise ServiceError(_l("“%(handle)s” is not an organisation.", handle=org.handle))
     existing = db.session.scalar(select(NetworkMember).filter_by(network_id=network.id, member_id=org.id))
     if existing:
         return existing
@@ -121,13 +122,13 @@ def update_profile(org: Actor, user: User, **fields) -> Actor:
     require_role(user, org, OWNER)
     name = fields.get("name", org.name).strip()
     if not name or len(name) > 100:
-        raise ServiceError("A display name is required (at most 100 characters).")
+        raise ServiceError(_l("A display name is required (at most 100 characters)."))
     website = (fields.get("website") or "").strip() or None
     if website and not re.match(r"^https?://[^\s/]+", website):
-        raise ServiceError("The website must start with http:// or https://.")
+        raise ServiceError(_l("The website must start with http:// or https://."))
     for bio in ("bio_lo", "bio_en"):
         if len(fields.get(bio) or "") > 2000:
-            raise ServiceError("A bio is at most 2000 characters.")
+            raise ServiceError(_l("A bio is at most 2000 characters."))
     org.name, org.website = name, website
     org.bio_lo = (fields.get("bio_lo") or "").strip()
     org.bio_en = (fields.get("bio_en") or "").strip()
@@ -137,6 +138,7 @@ def update_profile(org: Actor, user: User, **fields) -> Actor:
     if fields.get("default_language") in ("lo", "en"):
         org.default_language = fields["default_language"]
     audit.record(user, org, "org.update")
+    outbox.actor_updated(org)
     db.session.commit()
     return org
 
@@ -168,14 +170,14 @@ def has_role(user: User, org: Actor, minimum: str) -> bool:
 def require_role(user: User, org: Actor, minimum: str) -> str:
     """Return the user's role, or raise PermissionDenied when it is below `minimum`."""
     if not has_role(user, org, minimum):
-        raise PermissionDenied("You do not have permission to do this in this organisation.")
+        raise PermissionDenied(_l("You do not have permission to do this in this organisation."))
     return role_of(user, org)
 
 
 def add_member(org: Actor, user: User, role: str, *, by: User | None = None, commit: bool = True) -> Membership:
     """Give a user a role in an organisation (or change it); takes effect at once."""
     if role not in ROLES:
-        raise ServiceError(f"Unknown role {role!r}: choose owner, editor or contributor.")
+        raise ServiceError(_l("Unknown role “%(role)s”: choose owner, editor or contributor.", role=role))
     if by is not None and not by.is_admin:
         require_role(by, org, OWNER)
     found = membership(user, org)
@@ -198,7 +200,7 @@ def _keep_an_owner(org: Actor, changing: Membership, new_role: str | None) -> No
         return
     owners = db.session.scalar(select(func.count()).select_from(Membership).filter_by(org_id=org.id, role=OWNER))
     if owners <= 1:
-        raise ServiceError("An organisation needs at least one owner.")
+        raise ServiceError(_l("An organisation needs at least one owner."))
 
 
 def remove_member(org: Actor, user: User, *, by: User) -> None:
@@ -207,7 +209,7 @@ def remove_member(org: Actor, user: User, *, by: User) -> None:
         require_role(by, org, OWNER)
     found = membership(user, org)
     if found is None:
-        raise NotFound("That person is not a member of this organisation.")
+        raise NotFound(_l("That person is not a member of this organisation."))
     _keep_an_owner(org, found, None)
     db.session.delete(found)
     if user.current_org_id == org.id:
@@ -232,7 +234,7 @@ def members_of(org: Actor) -> list[Membership]:
 def switch_org(user: User, org: Actor) -> None:
     """Make org the user's current organisation."""
     if membership(user, org) is None:
-        raise PermissionDenied("You are not a member of this organisation.")
+        raise PermissionDenied(_l("You are not a member of this organisation."))
     user.current_org_id = org.id
     db.session.commit()
 

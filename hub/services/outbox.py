@@ -58,10 +58,10 @@ def post_deleted(post: Post) -> OutgoingActivity:
     return delivery.enqueue(convert.delete(post), post.actor, inboxes, post=post)
 
 
-def actor_updated(actor: Actor, icon_url: str | None = None) -> OutgoingActivity | None:
+def actor_updated(actor: Actor) -> OutgoingActivity | None:
     """Queue Update{Organization|Group} to followers (profile or key changed)."""
     if not actor.is_local:
         return None
     db.session.flush()
-    return delivery.enqueue(convert.update_actor(actor, icon_url=icon_url), actor,
+    return delivery.enqueue(convert.update_actor(actor, media_url=urls.media_url), actor,
                             delivery.follower_inboxes(actor))

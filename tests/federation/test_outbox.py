@@ -9,7 +9,7 @@ from federation import signatures
 from hub import worker
 from hub.extensions import db
 from hub.models import Actor, Delivery, Follow, OutgoingActivity
-from hub.services import posts
+from hub.services import orgs, posts
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
@@ -129,3 +129,13 @@ def test_worker_delivers_signed_create_update_delete_to_a_real_peer(org, owner, 
                                            org.public_key_pem)
         assert params["keyId"] == org.key_id
     assert follower.uri == stored.uri
+
+
+def test_profile_change_sends_update_of_the_organization_to_followers(org, owner):
+    follow(remote_actor("ok", "https://ok.example"), org)
+    orgs.update_profile(org, owner, name="ອົງການໃໝ່", bio_lo="ສະບາຍດີ")
+    [update] = outgoing("Update")
+    assert update["object"]["type"] == "Organization" and update["object"]["name"] == "ອົງການໃໝ່"
+    assert update["object"]["publicKey"]["publicKeyPem"] == org.public_key_pem
+    assert update["actor"] == org.uri
+    assert inboxes("Update") == ["https://ok.example/inbox"]

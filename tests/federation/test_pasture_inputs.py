@@ -37,7 +37,7 @@ def test_the_corpus_is_all_there():
 
 
 @pytest.mark.parametrize("name,activity", CORPUS, ids=[n for n, _ in CORPUS])
-def test_each_object_parses_or_is_refused_cleanly(app, name, activity):
+def test_each_object_parses_or_is_refused_cleanly(name, activity):
     try:
         note = convert.from_note(activity.get("object"))
     except convert.NotANote:

@@ -37,7 +37,7 @@ def test_there_are_fixtures_of_every_peer():
 
 
 @pytest.mark.parametrize("path", FILES, ids=ids(FILES))
-def test_every_fixture_parses_or_is_refused_cleanly(app, path):
+def test_every_fixture_parses_or_is_refused_cleanly(path):
     document = load(path)
     kinds = set(convert.as_list(document.get("type")))
     candidates = [document]

@@ -1,0 +1,58 @@
+"""The inbox queue as the worker drives it: claiming with a lock, retries with backoff when a
+fetch fails, giving up after the last attempt, and locks of a dead worker expiring."""
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from hub import worker
+from hub.extensions import db
+from hub.models import InboxItem, Post
+from hub.models.base import utcnow
+from hub.services import inbox, posts
+
+
+def test_claimed_items_are_not_claimed_twice_until_the_lock_expires(client, org, peer):
+    alice = peer.add_actor("alice")
+    for _ in range(3):
+        alice.post_to(client, "/inbox", alice.activity("Like", f"{org.uri}/nothing"))
+    first = inbox.claim_due(2)
+    second = inbox.claim_due(10)
+    assert len(first) == 2 and len(second) == 1 and not set(first) & set(second)
+    assert inbox.claim_due(10) == []
+    db.session.execute(update(InboxItem).values(locked_until=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert len(inbox.claim_due(10)) == 3  # a worker died holding them: they come back
+
+
+def test_a_failing_fetch_is_retried_later_then_succeeds(client, app, org, owner, peer):
+    our = posts.create_post(org, owner, "hi", language="en")
+    alice = peer.add_actor("alice")
+    note = alice.note("reply", in_reply_to=our.uri)
+    status, content_type, body, headers = peer.documents[note["id"].removeprefix(peer.base)]
+    peer.serve(note["id"].removeprefix(peer.base), b"busy", status=503)
+    alice.post_to(client, "/inbox", alice.activity("Create", note["id"]))
+    assert worker.run_once()["processed"] == 1
+    item = db.session.query(InboxItem).one()
+    assert item.state == "queued" and item.attempts == 1 and item.error.startswith("retry")
+    assert item.next_attempt_at > utcnow()
+    assert inbox.process_due(10) == 0  # not due yet
+    peer.documents[note["id"].removeprefix(peer.base)] = (status, content_type, body, headers)
+    db.session.execute(update(InboxItem).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert inbox.process_due(10) == 1
+    assert db.session.query(InboxItem).one().state == "done"
+    assert db.session.query(Post).filter_by(local=False).count() == 1
+
+
+def test_gives_up_after_the_last_attempt(client, org, owner, peer):
+    our = posts.create_post(org, owner, "hi", language="en")
+    alice = peer.add_actor("alice")
+    alice.post_to(client, "/inbox", alice.activity("Create", f"{alice.uri}/statuses/missing"))
+    del our
+    for _ in range(inbox.MAX_ATTEMPTS):
+        db.session.execute(update(InboxItem).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+        inbox.process_due(10)
+    item = db.session.query(InboxItem).one()
+    assert item.state == "failed" and item.attempts == inbox.MAX_ATTEMPTS

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_login import current_user
 
 from hub.activitypub import bp as activitypub_bp
@@ -15,7 +15,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def select_locale() -> str:
-    """The member's chosen language, then the browser's, then Lao."""
+    """The member's chosen language, then the browser's, then Lao (English outside requests: the CLI)."""
+    if not has_request_context():
+        return "en"
     if current_user and getattr(current_user, "is_authenticated", False) and current_user.locale:
         return current_user.locale
     return request.accept_languages.best_match(["lo", "en"]) or "lo"

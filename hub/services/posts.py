@@ -1,5 +1,6 @@
 """Writing, reviewing, publishing, editing and deleting an organisation's posts."""
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from hub.extensions import db
@@ -7,7 +8,16 @@ from hub.models import Actor, Mention, Post, PostRevision, PostTag, Tag, User
 from hub.models.base import utcnow
 from hub.models.post import DELETED, DRAFT, PENDING, PUBLISHED, REJECTED, VISIBILITIES
 from hub.services import (
-    NotFound, PermissionDenied, ServiceError, accounts, audit, orgs, outbox, search, text, urls,
+    NotFound,
+    PermissionDenied,
+    ServiceError,
+    accounts,
+    audit,
+    orgs,
+    outbox,
+    search,
+    text,
+    urls,
 )
 
 LANGUAGES = ("lo", "en")
@@ -18,15 +28,16 @@ def _validate(source: str, language: str, visibility: str, summary: str) -> tupl
     source = (source or "").replace("\r\n", "\n").strip()
     summary = (summary or "").strip()
     if not source:
-        raise ServiceError("A post cannot be empty.")
+        raise ServiceError(_l("A post cannot be empty."))
     if len(source) > text.MAX_POST_CHARS:
-        raise ServiceError(f"A post is at most {text.MAX_POST_CHARS} characters (this one has {len(source)}).")
+        raise ServiceError(_l("A post is at most %(max)s characters (this one has %(count)s).",
+                              max=text.MAX_POST_CHARS, count=len(source)))
     if language not in LANGUAGES:
-        raise ServiceError("Choose the post's language: Lao or English.")
+        raise ServiceError(_l("Choose the post's language: Lao or English."))
     if visibility not in VISIBILITIES:
-        raise ServiceError("Choose who can see the post: public, unlisted or followers.")
+        raise ServiceError(_l("Choose who can see the post: public, unlisted or followers."))
     if len(summary) > MAX_SUMMARY:
-        raise ServiceError(f"A content warning is at most {MAX_SUMMARY} characters.")
+        raise ServiceError(_l("A content warning is at most %(max)s characters.", max=MAX_SUMMARY))
     return source, summary
 
 
@@ -111,7 +122,7 @@ def get_local_post(org: Actor, post_id: int) -> Post:
     """A post of this organisation, in any state but deleted."""
     post = db.session.get(Post, post_id)
     if post is None or post.actor_id != org.id or post.state == DELETED:
-        raise NotFound("No such post.")
+        raise NotFound(_l("No such post."))
     return post
 
 
@@ -119,7 +130,7 @@ def submit(post: Post, user: User) -> Post:
     """Send a draft to the review queue."""
     _require_author_or_editor(post, user)
     if post.state not in (DRAFT, REJECTED):
-        raise ServiceError("Only a draft can be sent for review.")
+        raise ServiceError(_l("Only a draft can be sent for review."))
     post.state = PENDING
     audit.record(user, post.actor, "post.submit", post)
     db.session.commit()
@@ -130,9 +141,9 @@ def approve(post: Post, user: User) -> Post:
     """An editor approves a pending post, which publishes it."""
     orgs.require_role(user, post.actor, "editor")
     if post.state not in (PENDING, DRAFT):
-        raise ServiceError("This post is not waiting for review.")
+        raise ServiceError(_l("This post is not waiting for review."))
     if post.actor.requires_review and post.author_user_id == user.id:
-        raise PermissionDenied("Another editor must review your own post.")
+        raise PermissionDenied(_l("Another editor must review your own post."))
     audit.record(user, post.actor, "post.approve", post)
     _publish(post, user)
     db.session.commit()
@@ -143,7 +154,7 @@ def reject(post: Post, user: User, note: str = "") -> Post:
     """An editor sends a pending post back to its author with a note."""
     orgs.require_role(user, post.actor, "editor")
     if post.state != PENDING:
-        raise ServiceError("This post is not waiting for review.")
+        raise ServiceError(_l("This post is not waiting for review."))
     post.state, post.review_note = REJECTED, (note or "").strip()[:1000]
     audit.record(user, post.actor, "post.reject", post, detail=post.review_note)
     db.session.commit()
@@ -156,7 +167,7 @@ def _require_author_or_editor(post: Post, user: User) -> None:
     if orgs.has_role(user, post.actor, "contributor") and post.author_user_id == user.id \
             and post.state != PUBLISHED:
         return
-    raise PermissionDenied("You may not change this post.")
+    raise PermissionDenied(_l("You may not change this post."))
 
 
 def edit(post: Post, user: User, source: str, *, language: str | None = None, summary: str | None = None,
@@ -166,7 +177,7 @@ def edit(post: Post, user: User, source: str, *, language: str | None = None, su
     language = language or post.language
     summary = post.summary if summary is None else summary
     if post.state == PUBLISHED and visibility not in (None, post.visibility):
-        raise ServiceError("The audience of a published post cannot be changed.")
+        raise ServiceError(_l("The audience of a published post cannot be changed."))
     visibility = visibility or post.visibility
     source, summary = _validate(source, language, visibility, summary)
     if post.state == PUBLISHED:
@@ -218,3 +229,29 @@ def public_posts(org: Actor, *, limit: int = 20, before_id: int | None = None,
     if before_id:
         query = query.where(Post.id < before_id)
     return list(db.session.scalars(query.order_by(Post.id.desc()).limit(limit)))
+
+
+def may_edit(post: Post, user: User) -> bool:
+    """True when the user may change or delete this post (editors; contributors their unpublished own)."""
+    try:
+        _require_author_or_editor(post, user)
+    except PermissionDenied:
+        return False
+    return True
+
+
+def recent_published(org: Actor, *, limit: int = 20, before_id: int | None = None) -> list[Post]:
+    """Published posts of every audience, newest first (for staff pages)."""
+    query = select(Post).where(Post.actor_id == org.id, Post.state == PUBLISHED)
+    if before_id:
+        query = query.where(Post.id < before_id)
+    return list(db.session.scalars(query.order_by(Post.id.desc()).limit(limit)))
+
+
+def tagged(name: str, *, limit: int = 20) -> list[Post]:
+    """This hub's public published posts with a hashtag, newest first."""
+    key = text.normalise_tag(name.lstrip("#"))
+    return list(db.session.scalars(
+        select(Post).join(PostTag, PostTag.post_id == Post.id).join(Tag, Tag.id == PostTag.tag_id)
+        .where(Tag.name == key, Post.local.is_(True), Post.state == PUBLISHED, Post.visibility == "public")
+        .order_by(Post.id.desc()).limit(limit)))

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from hub.extensions import db
@@ -25,14 +26,14 @@ def normalise_email(email: str) -> str:
     """Lower-case and check an e-mail address."""
     email = (email or "").strip().lower()
     if not EMAIL_RE.match(email) or len(email) > 255:
-        raise ServiceError("Enter a valid e-mail address.")
+        raise ServiceError(_l("Enter a valid e-mail address."))
     return email
 
 
 def check_password_strength(password: str) -> None:
     """Refuse passwords that are too short."""
     if len(password or "") < MIN_PASSWORD:
-        raise ServiceError(f"A password needs at least {MIN_PASSWORD} characters.")
+        raise ServiceError(_l("A password needs at least %(min)d characters.", min=MIN_PASSWORD))
 
 
 def any_user() -> bool:
@@ -51,7 +52,7 @@ def create_user(email: str, password: str, *, display_name: str = "", is_admin: 
     email = normalise_email(email)
     check_password_strength(password)
     if find_user(email):
-        raise ServiceError(f"An account for {email} already exists.")
+        raise ServiceError(_l("An account for %(email)s already exists.", email=email))
     user = User(email=email, password_hash=_hasher.hash(password), display_name=display_name.strip()[:128],
                 is_admin=is_admin, locale=locale if locale in ("lo", "en") else None)
     db.session.add(user)
@@ -82,7 +83,7 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     now = utcnow()
     if user.locked_until and user.locked_until > now:
-        raise SignInThrottled("Too many attempts. Wait a few minutes and try again.")
+        raise SignInThrottled(_l("Too many attempts. Wait a few minutes and try again."))
     try:
         _hasher.verify(user.password_hash, password or "")
     except (VerificationError, InvalidHashError):
@@ -121,7 +122,7 @@ def _token_hash(token: str) -> str:
 def create_invitation(org: Actor, role: str, *, by: User, email: str | None = None) -> str:
     """Make a one-time invitation; returns the secret token (shown once, only its hash is kept)."""
     if role not in ROLES:
-        raise ServiceError("Choose owner, editor or contributor.")
+        raise ServiceError(_l("Choose owner, editor or contributor."))
     if not by.is_admin:
         orgs.require_role(by, org, "owner")
     token = secrets.token_urlsafe(24)
@@ -138,7 +139,7 @@ def find_invitation(token: str) -> Invitation:
     """The open invitation for this token, or NotFound when unknown, used or expired."""
     invitation = db.session.scalar(select(Invitation).filter_by(token_hash=_token_hash(token or "")))
     if invitation is None or invitation.used_at is not None or invitation.expires_at < utcnow():
-        raise NotFound("This invitation link is not valid: it was used already or has expired.")
+        raise NotFound(_l("This invitation link is not valid: it was used already or has expired."))
     return invitation
 
 
@@ -148,9 +149,17 @@ def accept_invitation(token: str, *, user: User | None = None, email: str = "", 
     invitation = find_invitation(token)
     if user is None:
         if invitation.email and normalise_email(email) != invitation.email:
-            raise ServiceError("This invitation was made for another e-mail address.")
+            raise ServiceError(_l("This invitation was made for another e-mail address."))
         user = create_user(email, password, display_name=display_name, commit=False)
     orgs.add_member(invitation.org, user, invitation.role, commit=False)
     invitation.used_at, invitation.used_by_id = utcnow(), user.id
     db.session.commit()
     return user
+
+
+def set_locale(user: User, locale: str) -> None:
+    """Set the member's interface language (lo or en)."""
+    if locale not in ("lo", "en"):
+        raise ServiceError(_l("Choose Lao or English."))
+    user.locale = locale
+    db.session.commit()

@@ -1,7 +1,32 @@
 """Blueprint: public pages and the staff interface (HTML)."""
 
 from flask import Blueprint
+from flask_babel import lazy_gettext as _l
+
+from hub.extensions import login_manager
+from hub.services import users
 
 bp = Blueprint("web", __name__)
 
-from hub.web import social  # noqa: E402,F401  (fediverse staff pages register on bp)
+
+@bp.record_once
+def _setup_login(state) -> None:
+    """Sessions: Flask-Login loads the member from 'id:generation' and sends strangers to sign in."""
+    login_manager.user_loader(users.load_session_user)
+    login_manager.login_view = "web.sign_in"
+    login_manager.login_message = _l("Sign in to see this page.")
+    login_manager.login_message_category = "info"
+    login_manager.localize_callback = str  # the lazy message, in the visitor's language
+
+
+# Route modules register on bp (imported last: they import bp from here).
+from hub.web import (  # noqa: E402,F401
+    admin,
+    auth,
+    common,
+    compose,
+    org_admin,
+    public,
+    review,
+    social,
+)

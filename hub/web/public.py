@@ -11,7 +11,7 @@ from flask_babel import get_locale
 from hub.extensions import db
 from hub.models import Actor, Post
 from hub.models.post import DELETED
-from hub.services import NotFound, feeds, media, orgs, posts, search, urls
+from hub.services import NotFound, feeds, media, orgs, posts, search, social, urls
 from hub.web import bp
 
 PAGE = 20
@@ -61,7 +61,8 @@ def permalink(handle: str, post_id: int):
         abort(410)
     if not post.is_visible_publicly:
         abort(404)
-    return render_template("public/permalink.html", org=org, post=post)
+    return render_template("public/permalink.html", org=org, post=post, replies=social.replies(post),
+                           counts=social.counts(post))
 
 
 @bp.get("/@<handle>/feed.atom")

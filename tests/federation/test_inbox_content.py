@@ -218,3 +218,18 @@ def test_processing_error_in_a_handler_does_not_stop_the_batch(client, our_post,
     states = {i.activity_uri: i.state for i in db.session.scalars(select(InboxItem))}
     assert states[good["id"]] == "done" and states[bad["id"]] == "queued"
     assert db.session.query(Boost).count() == 1
+
+
+def test_reply_appears_under_the_post_on_its_public_page(client, our_post, alice):
+    note = alice.note('<p>ຂອບໃຈຫຼາຍ <script>steal()</script><a href="https://ok.example/">link</a></p>',
+                      in_reply_to=our_post.uri)
+    deliver(client, alice, alice.activity("Create", note))
+    deliver(client, alice, alice.activity("Like", our_post.uri))
+    page = client.get(f"/@lao_cso/{our_post.id}", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert "ຂອບໃຈຫຼາຍ" in page and f"@alice@{alice.peer.netloc}" in page
+    assert "steal()" not in page and 'href="https://ok.example/"' in page
+    assert "Likes: 1" in page
+    hidden = alice.note("private words", in_reply_to=our_post.uri, to=[our_post.actor.uri], cc=[])
+    deliver(client, alice, alice.activity("Create", hidden))
+    page = client.get(f"/@lao_cso/{our_post.id}", headers={"Accept": "text/html"}).get_data(as_text=True)
+    assert "private words" not in page

@@ -17,6 +17,7 @@ def _setup_login(state) -> None:
     login_manager.login_message = _l("Sign in to see this page.")
     login_manager.login_message_category = "info"
     login_manager.localize_callback = str  # the lazy message, in the visitor's language
+    state.app.jinja_env.trim_blocks = state.app.jinja_env.lstrip_blocks = True  # lighter pages
 
 
 # Route modules register on bp (imported last: they import bp from here).

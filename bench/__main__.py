@@ -53,6 +53,8 @@ def main(argv=None) -> int:
                         help="tiny sizes, one run each: checks the bench works")
     parser.add_argument("--only", nargs="*", choices=ORDER, help="run only these benchmarks")
     parser.add_argument("--runs", type=int, default=None, help="runs per figure (median); default 3, smoke 1")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="JSON report path (default bench/results/latest.json or smoke.json)")
     args = parser.parse_args(argv)
     runs = args.runs or (1 if args.smoke else 3)
     chosen = args.only or list(ORDER)
@@ -103,9 +105,9 @@ def main(argv=None) -> int:
               "skipped": errors,
               "passed": all(f.passed is not False for f in figures) and not any(
                   why.startswith("error") for why in errors.values())}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / ("smoke.json" if args.smoke else "latest.json")).write_text(
-        json.dumps(result, indent=2, ensure_ascii=False, default=str))
+    output = args.output or RESULTS / ("smoke.json" if args.smoke else "latest.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2, ensure_ascii=False, default=str))
     passed, failed = sum(f.passed is True for f in figures), sum(f.passed is False for f in figures)
     print(f"\n{passed} passed, {failed} failed in {result['seconds']} s")
     return 0 if result["passed"] else 1

@@ -1,0 +1,34 @@
+"""`python -m bench --smoke`: every benchmark runs at a tiny size, so none can rot. The figures of a
+smoke run say nothing about speed (timings are judged by `make bench` only, never here)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = {"fanout", "broken", "durability", "inbox", "read", "memory"}
+
+
+@pytest.mark.bench
+def test_every_benchmark_runs_in_smoke_mode_and_reports_its_figures(tmp_path):
+    output = tmp_path / "smoke.json"
+    done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--output", str(output)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert output.exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(output.read_text())
+    errors = {name: why for name, why in report["skipped"].items() if not why.startswith("skipped: wrk")}
+    assert errors == {}, done.stdout[-3000:]
+    ran = {figure["bench"] for figure in report["figures"]}
+    expected = BENCHMARKS if "inbox" not in report["skipped"] else BENCHMARKS - {"inbox", "read", "memory"}
+    assert expected <= ran
+    for figure in report["figures"]:
+        assert figure["value"] is not None and figure["target"], figure
+        if figure["baseline"] is not None and figure["ratio"] is not None:
+            assert figure["ratio"] == pytest.approx(figure["value"] / figure["baseline"], rel=1e-6) or \
+                figure["ratio"] == pytest.approx(figure["baseline"] / figure["value"], rel=1e-6)
+    assert report["machine"]["cpus"] >= 1
+    for line in ("fanout: time to reach every inbox", "durability: deliveries lost"):
+        assert line in done.stdout

@@ -6,6 +6,7 @@ from flask import abort, current_app, g, render_template, request
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 
 from hub.extensions import db
 from hub.models import Actor
@@ -129,6 +130,12 @@ def not_found(_error):
 def gone(_error):
     """A deleted post."""
     return _error_page(410, _l("Deleted"), _l("This post was deleted."))
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_refused(_error):
+    """A form without a valid CSRF token (expired page, or another site posting): nothing is done."""
+    return _error_page(400, _l("Not allowed"), _l("The form expired. Please try again."))
 
 
 @bp.errorhandler(413)

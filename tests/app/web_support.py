@@ -10,10 +10,14 @@ PASSWORD = "correct horse battery"  # as in tests/conftest.py
 TOKEN_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
+_TEST_GLOBALS: set[str] = set()
+
+
 def _fresh_request_globals() -> None:
-    """The test's app context (and g) outlives requests: forget the last request's user and locale."""
-    g.pop("_login_user", None)
-    g.pop("_flask_babel", None)
+    """The test's app context (and g) outlives requests: forget what the last request cached in g
+    (signed-in user, locale, CSRF token, current organisation), as a fresh request in production would."""
+    for name in [n for n in vars(g) if n not in _TEST_GLOBALS]:
+        g.pop(name, None)
 
 
 class Web:
@@ -22,6 +26,8 @@ class Web:
     def __init__(self, app, accept_language: str = "lo"):
         app.config.update(SESSION_COOKIE_SECURE=False, REMEMBER_COOKIE_SECURE=False)
         if _fresh_request_globals not in app.before_request_funcs.setdefault(None, []):
+            _TEST_GLOBALS.clear()
+            _TEST_GLOBALS.update(vars(g))
             app.before_request_funcs[None].insert(0, _fresh_request_globals)
         self.client = app.test_client()
         self.headers = {"Accept-Language": accept_language}

@@ -11,6 +11,7 @@ from hub.models import Actor, Boost, Follow, InboxItem, Like, Notification, Post
 from hub.services import inbox, posts, social
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+HTML_EN = {"Accept": "text/html", "Accept-Language": "en"}
 
 
 @pytest.fixture
@@ -225,11 +226,11 @@ def test_reply_appears_under_the_post_on_its_public_page(client, our_post, alice
                       in_reply_to=our_post.uri)
     deliver(client, alice, alice.activity("Create", note))
     deliver(client, alice, alice.activity("Like", our_post.uri))
-    page = client.get(f"/@lao_cso/{our_post.id}", headers={"Accept": "text/html"}).get_data(as_text=True)
+    page = client.get(f"/@lao_cso/{our_post.id}", headers=HTML_EN).get_data(as_text=True)
     assert "ຂອບໃຈຫຼາຍ" in page and f"@alice@{alice.peer.netloc}" in page
     assert "steal()" not in page and 'href="https://ok.example/"' in page
     assert "Likes: 1" in page
     hidden = alice.note("private words", in_reply_to=our_post.uri, to=[our_post.actor.uri], cc=[])
     deliver(client, alice, alice.activity("Create", hidden))
-    page = client.get(f"/@lao_cso/{our_post.id}", headers={"Accept": "text/html"}).get_data(as_text=True)
+    page = client.get(f"/@lao_cso/{our_post.id}", headers=HTML_EN).get_data(as_text=True)
     assert "private words" not in page

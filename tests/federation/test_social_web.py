@@ -16,6 +16,7 @@ from hub.services import inbox, posts, users
 def web(app, client):
     """A client that can sign in as anyone (the session a sign-in would create)."""
     app.config.update(WTF_CSRF_ENABLED=False, SESSION_COOKIE_SECURE=False)  # the tests run on http
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"  # assertions read the English texts
     if login_manager._user_callback is None:  # until the web blueprint registers its loader
         login_manager.user_loader(users.load_session_user)
 
@@ -137,3 +138,10 @@ def test_authorize_interaction_opens_the_fediverse_page(web, org, owner):
     response = web(owner).get("/authorize_interaction?uri=https://masto.example/@a/1")
     assert response.status_code == 302
     assert "/manage/lao_cso/fediverse?uri=https" in response.headers["Location"]
+
+
+def test_pages_speak_lao_by_default(web, org, owner):
+    client = web(owner)
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "lo"
+    page = client.get("/manage/lao_cso/fediverse").get_data(as_text=True)
+    assert 'lang="lo"' in page and "Follow an account" not in page

@@ -10,8 +10,10 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from flask import current_app
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from federation import jsonld, signatures
@@ -26,6 +28,8 @@ from hub.services.inbox_common import Ignored, Rejected
 
 log = logging.getLogger(__name__)
 MAX_BODY = 1_000_000
+MAX_QUEUED_PER_DOMAIN = 2000  # waiting items from one server before it is asked to slow down (429)
+FLOOD_RETRY_AFTER = 120
 MAX_ATTEMPTS = 6
 RETRY_BASE_SECONDS = 60
 LOCK_SECONDS = 300
@@ -99,6 +103,17 @@ def _verified_signer(method, path, query, headers, body) -> Actor:
     return refreshed
 
 
+def _flooding(actor_uri: str) -> bool:
+    """True when one server already has too many activities waiting to be processed."""
+    limit = current_app.config.get("HUB_INBOX_MAX_QUEUED_PER_DOMAIN", MAX_QUEUED_PER_DOMAIN)
+    parts = urlsplit(actor_uri)
+    prefix = f"{parts.scheme}://{parts.netloc}/".replace("%", r"\%").replace("_", r"\_")
+    waiting = (select(InboxItem.id).where(InboxItem.state == QUEUED,
+                                          InboxItem.actor_uri.like(prefix + "%", escape="\\"))
+               .limit(limit).subquery())
+    return (db.session.scalar(select(func.count()).select_from(waiting)) or 0) >= limit
+
+
 def _domain_blocked(actor_uri: str) -> bool:
     host = convert.host_of(actor_uri)
     return db.session.scalar(select(DomainState.blocked).where(DomainState.domain == host)) is True
@@ -121,6 +136,8 @@ def receive(*, method: str, path: str, query: str, headers: dict, body: bytes,
         return Received(400, str(exc))
     if _domain_blocked(actor_uri):
         return Received(403, "this server is blocked here")
+    if _flooding(actor_uri):
+        return Received(429, "too many activities waiting from this server", FLOOD_RETRY_AFTER)
     if db.session.scalar(select(InboxItem.id).where(InboxItem.activity_uri == activity_id)) is not None:
         return Received(202, "already received")
     if kind == "Delete" and convert.id_of(activity.get("object")) == actor_uri \

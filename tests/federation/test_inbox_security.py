@@ -261,3 +261,17 @@ def test_note_to_public_only_from_its_author_even_when_embedded(client, org, own
     alice.post_to(client, "/inbox", alice.activity("Create", forged))
     inbox.process_due(10)
     assert db.session.query(Post).filter_by(local=False).count() == 0
+
+
+def test_a_flood_from_one_server_is_told_to_slow_down(client, app, org, peer, peers):
+    app.config["HUB_INBOX_MAX_QUEUED_PER_DOMAIN"] = 3
+    alice, bob = peer.add_actor("alice"), peer.add_actor("bob")
+    answers = [actor.post_to(client, "/inbox", actor.activity("Follow", org.uri)) for actor in (alice, bob)]
+    likes = [alice.activity("Like", f"{HUB}/@lao_cso/{n}") for n in range(3)]
+    answers += [alice.post_to(client, "/inbox", like) for like in likes]
+    assert [a.status_code for a in answers] == [202, 202, 202, 429, 429]
+    assert answers[-1].headers["Retry-After"] == "120"
+    carol = peers("127.0.0.6").add_actor("carol")  # other servers are not affected
+    assert carol.post_to(client, "/inbox", carol.activity("Follow", org.uri)).status_code == 202
+    inbox.process_due(100)
+    assert alice.post_to(client, "/inbox", alice.activity("Like", f"{HUB}/@lao_cso/9")).status_code == 202

@@ -274,6 +274,22 @@ def suspect_domains(domains: Iterable[str]) -> set[str]:
         DomainState.domain.in_(domains), DomainState.consecutive_failures > 0)))
 
 
+def claim_probes(domains: Iterable[str], seconds: float) -> set[str]:
+    """Of these suspect domains, those this worker may probe now: one worker per domain, which
+    holds the domain paused for `seconds` while its probe is out. Commits."""
+    domains = set(domains)
+    if not domains:
+        return set()
+    now = utcnow()
+    won = set(db.session.scalars(
+        update(DomainState).where(DomainState.domain.in_(domains),
+                                  or_(DomainState.paused_until.is_(None), DomainState.paused_until <= now))
+        .values(paused_until=now + timedelta(seconds=seconds)).returning(DomainState.domain)
+        .execution_options(synchronize_session=False)))
+    db.session.commit()
+    return won
+
+
 def record_results(claimed: dict[int, Delivery], results: Iterable,
                    deferred: dict[int, datetime] | None = None) -> dict:
     """Store the outcome of each attempt in bulk; `deferred` rows were not tried (paused domain)."""
@@ -282,6 +298,9 @@ def record_results(claimed: dict[int, Delivery], results: Iterable,
     rows, gone_inboxes = [], []
     for result in results:
         row = claimed[result.job_id]
+        if result.kind == "skipped":  # never sent: its host had just failed; no attempt is counted
+            deferred = {**(deferred or {}), row.id: now + timedelta(seconds=pause_delay(1))}
+            continue
         kind = result.kind if result.kind in counts else "retry"
         attempts = row.attempts + 1
         values = {"id": row.id, "attempts": attempts, "locked_until": None, "locked_by": None,

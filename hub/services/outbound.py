@@ -22,8 +22,30 @@ from federation.errors import FederationError, Unresolvable, UnsafeAddress
 from federation.transport import USER_AGENT
 from federation.vocab import ACTIVITY_JSON
 
-__all__ = ["Client", "Job", "Result", "deliver_many"]
+__all__ = ["SKIPPED", "Client", "Job", "Result", "deliver_many"]
 MAX_RESPONSE = 65536
+SKIPPED = "skipped"  # not attempted: its host failed at the network level moments ago
+
+
+class _Host:
+    """Slots for one host: one request until the host has answered once (a dead host then holds
+    one slot, not per_host_limit), and a flag once a request to it failed at the network level."""
+
+    def __init__(self, limit: int):
+        self.slots = asyncio.Semaphore(1)
+        self.limit = limit
+        self.answered = self.down = False
+
+    def learn(self, result: Result) -> None:
+        """Widen to the full limit after the first answer; mark down after a network failure."""
+        if result.status is not None:
+            self.down = False
+            if not self.answered:
+                self.answered = True
+                for _ in range(self.limit - 1):
+                    self.slots.release()
+        elif result.kind == RETRY:
+            self.down = True
 
 
 def _literal(host: str) -> bool:
@@ -46,7 +68,7 @@ class Client:
                  timeout: float = 20.0):
         self.policy, self.per_host_limit, self.timeout = policy, per_host_limit, timeout
         self.total = asyncio.Semaphore(total_concurrency)
-        self.hosts: dict[str, asyncio.Semaphore] = {}
+        self.hosts: dict[str, _Host] = {}
         self.inboxes: dict[str, asyncio.Lock] = {}
         self.session = None
 
@@ -66,7 +88,8 @@ class Client:
         return list(await asyncio.gather(*(self.post(job) for job in jobs)))
 
     async def post(self, job: Job) -> Result:
-        """POST one job once its inbox, its host and the client have a free slot."""
+        """POST one job once its inbox, its host and the client have a free slot (SKIPPED when its
+        host failed at the network level earlier in this client's life)."""
         parts = urlsplit(job.inbox)
         host = (parts.hostname or "").strip("[]")
         if parts.scheme not in ("http", "https") or not host:
@@ -78,11 +101,17 @@ class Client:
             return Result(job.id, None, None, f"refused address: {exc}"[:300], FAILED)
         netloc = parts.netloc.lower()
         if netloc not in self.hosts:
-            self.hosts[netloc] = asyncio.Semaphore(self.per_host_limit)
+            self.hosts[netloc] = _Host(self.per_host_limit)
         if job.inbox not in self.inboxes:
             self.inboxes[job.inbox] = asyncio.Lock()
-        async with self.inboxes[job.inbox], self.hosts[netloc], self.total:
-            return await self._send(job)
+        state = self.hosts[netloc]
+        async with self.inboxes[job.inbox], state.slots:
+            if state.down:
+                return Result(job.id, None, None, "not attempted: the host failed moments ago", SKIPPED)
+            async with self.total:
+                result = await self._send(job)
+            state.learn(result)
+            return result
 
     async def _send(self, job: Job) -> Result:
         try:

@@ -8,6 +8,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from federation.addresses import AddressPolicy
 from federation.signatures import Signer, load_private_key
 from hub.extensions import db
 from hub.models import Actor, Delivery, OutgoingActivity
+from hub.models.base import utcnow
 from hub.services import delivery, outbound
 from hub.services.delivery import setting
 
@@ -133,10 +135,12 @@ class Sender:
                                                             signer=signers[actor_id])
             else:
                 batch.unsendable.append(row.id)
-        batch.suspects = delivery.suspect_domains({row.domain for row in claimed})
+        suspects = delivery.suspect_domains({row.domain for row in claimed})
         for row in claimed:  # keep the loaded rows as plain values while the network works
             db.session.expunge(row)
         db.session.rollback()  # no transaction stays open during the sending
+        batch.suspects = delivery.claim_probes(suspects, setting("HUB_DELIVERY_TIMEOUT") + 5)
+        batch.elsewhere = suspects - batch.suspects  # another worker is probing these right now
         return batch
 
     def _client(self) -> outbound.Client:
@@ -152,6 +156,10 @@ class Sender:
             for row_id in batch.jobs:
                 by_domain[batch.rows[row_id].domain].append(row_id)
             held = {domain: ids[1:] for domain, ids in by_domain.items() if domain in batch.suspects}
+            later = utcnow() + timedelta(seconds=setting("HUB_DELIVERY_TIMEOUT") + 5)
+            waiting = {i: later for domain in batch.elsewhere for i in by_domain.pop(domain, [])}
+            if waiting:
+                self._record(batch, [], waiting, totals)
             first = [i for domain, ids in by_domain.items() for i in (ids[:1] if domain in held else ids)]
             pending = {asyncio.ensure_future(self.client.post(batch.jobs[i])) for i in first}
             if batch.unsendable:
@@ -188,6 +196,7 @@ class Batch:
     jobs: dict = field(default_factory=dict)
     unsendable: list[int] = field(default_factory=list)
     suspects: set[str] = field(default_factory=set)
+    elsewhere: set[str] = field(default_factory=set)
 
 
 def _health(results: list, rows: dict[int, Delivery]) -> tuple[set[str], set[str]]:

@@ -184,3 +184,11 @@ def test_delivery_status_counts_and_rows_for_a_post(org):
     assert status["counts"]["done"] == 1 and status["counts"]["queued"] == 1
     rows = [(r["host"], r["state"]) for r in status["rows"]]
     assert rows == [("a.example", "done"), ("b.example", "queued")]
+
+
+def test_only_one_worker_may_probe_a_suspect_domain_at_a_time(app):
+    delivery.record_domain_health([], ["dead.example", "other.example"])
+    db.session.execute(DomainState.__table__.update().values(paused_until=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert delivery.claim_probes({"dead.example"}, 30) == {"dead.example"}
+    assert delivery.claim_probes({"dead.example", "other.example"}, 30) == {"other.example"}

@@ -127,8 +127,9 @@ def test_dead_domain_is_paused_then_probed_once_per_round_and_recovers(org, peer
     add_followers(org, *dead, count=3, shared=False)
     add_followers(org, "127.0.0.3", port)
     publish(org, 1)
-    worker.run_once()  # first contact: three attempts, all time out
+    stats = worker.run_once()  # first contact: one request waits for its deadline, two are held back
     address = f"127.0.0.2:{port}"
+    assert sink.served[address] == 1 and stats["deferred"] == 2
     state = db.session.get(DomainState, address)
     assert state.consecutive_failures == 1 and state.paused_until > utcnow()
     publish(org, 2)

@@ -70,7 +70,8 @@ def test_repeated_wrong_passwords_are_throttled(app, org, make_user):
 def test_forms_without_a_csrf_token_are_refused(app, org, make_user):
     make_user("editor@example.la", org, "editor")
     web = Web(app)
-    response = web.client.post("/login", data={"email": "editor@example.la", "password": "correct horse battery"})
+    response = web.client.post("/login", data={"email": "editor@example.la",
+                                               "password": "correct horse battery"})
     assert response.status_code == 400 and web.get("/manage").status_code == 302
     web.sign_in("editor@example.la")
     forged = web.client.post("/manage/lao_cso/compose", data={
@@ -101,7 +102,8 @@ def test_an_invitation_link_works_once(app, org, make_user):
     assert short.status_code == 400 and "ຢ່າງໜ້ອຍ 10 ຕົວອັກສອນ" in text_of(short)
     assert users.find_user("kaeo@example.la") is None
     joined = newcomer.submit(link, {"display_name": "ນາງ ແກ້ວ", "email": "kaeo@example.la",
-                                    "password": "a long enough password", "confirm": "a long enough password"})
+                                    "password": "a long enough password",
+                                    "confirm": "a long enough password"})
     assert joined.status_code == 302
     kaeo = users.find_user("kaeo@example.la")
     assert orgs.role_of(kaeo, org) == "contributor"
@@ -146,7 +148,8 @@ def test_a_removed_members_open_session_is_refused_at_once(app, org, make_user):
     token = writer.token("/manage/lao_cso/compose")
     owner = Web(app)
     owner.sign_in("owner@example.la")
-    removed = owner.submit(f"/manage/lao_cso/members/{contributor.id}/remove", {}, page="/manage/lao_cso/members")
+    removed = owner.submit(f"/manage/lao_cso/members/{contributor.id}/remove", {},
+                           page="/manage/lao_cso/members")
     assert removed.status_code == 302 and orgs.role_of(contributor, org) is None
     assert writer.get("/manage/lao_cso/compose").status_code == 403
     late = writer.client.post("/manage/lao_cso/compose", data={

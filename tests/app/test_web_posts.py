@@ -6,7 +6,7 @@ import pytest
 from web_support import Web, text_of
 
 from hub.models import Post
-from hub.services import posts
+from hub.services import posts, users
 
 LAO = "ສິດທິມະນຸດແມ່ນສິດຂອງທຸກຄົນ #ສິດທິມະນຸດ"
 
@@ -23,8 +23,8 @@ def staff(app, org, make_user):
     make_user("editor@example.la", org, "editor")
     make_user("writer@example.la", org, "contributor")
     editor, writer = Web(app), Web(app)
-    editor.sign_in("editor@example.la")
-    writer.sign_in("writer@example.la")
+    editor.signed_in_as(users.find_user("editor@example.la"))
+    writer.signed_in_as(users.find_user("writer@example.la"))
     return editor, writer
 
 
@@ -47,7 +47,8 @@ def test_contributor_submits_editor_approves_and_the_post_is_public(app, staff):
 
     queue = text_of(editor.get("/manage/lao_cso/review"))
     assert "ສິດທິມະນຸດແມ່ນສິດຂອງທຸກຄົນ" in queue and 'class="badge">1<' in queue
-    approved = editor.submit(f"/manage/lao_cso/review/{post.id}", {"approve": "1"}, page="/manage/lao_cso/review")
+    approved = editor.submit(f"/manage/lao_cso/review/{post.id}", {"approve": "1"},
+                             page="/manage/lao_cso/review")
     assert approved.status_code == 302
     assert Post.query.one().state == "published"
 
@@ -67,7 +68,8 @@ def test_a_contributor_cannot_publish_by_forging_the_form(app, staff):
     post = Post.query.one()
     assert post.state == "pending" and post.published_at is None
     edit_url = f"/manage/lao_cso/posts/{post.id}/edit"
-    writer.submit(edit_url, {"source": "ຂ່າວດ່ວນ ແກ້ໄຂ", "language": "lo", "visibility": "public", "publish": "1"})
+    writer.submit(edit_url, {"source": "ຂ່າວດ່ວນ ແກ້ໄຂ", "language": "lo", "visibility": "public",
+                             "publish": "1"})
     assert Post.query.one().state == "pending"
     approve = writer.submit(f"/manage/lao_cso/review/{post.id}", {"approve": "1"}, page=edit_url)
     assert approve.status_code == 403
@@ -137,7 +139,7 @@ def test_another_contributor_cannot_touch_someone_elses_draft(app, org, staff, m
     post = Post.query.one()
     make_user("other@example.la", org, "contributor")
     other = Web(app)
-    other.sign_in("other@example.la")
+    other.signed_in_as(users.find_user("other@example.la"))
     assert "ບົດຂຽນລັບຂອງແກ້ວ" not in text_of(other.get("/manage/lao_cso/drafts"))
     assert other.get(f"/manage/lao_cso/posts/{post.id}/edit").status_code == 403
     refused = other.submit(f"/manage/lao_cso/posts/{post.id}/delete", {}, page="/manage/lao_cso/compose")

@@ -40,7 +40,7 @@ class FetchError(ServiceError):
 
 class _State:
     last_refetch: dict[str, float] = {}
-    signers: dict[str, Signer] = {}
+    signers: dict[tuple[str, str], Signer] = {}
     policies: dict[tuple, AddressPolicy] = {}
 
 
@@ -53,11 +53,12 @@ def policy() -> AddressPolicy:
 
 
 def signer() -> Signer:
-    """The instance actor's Signer (its PEM parsed once per process)."""
+    """The instance actor's Signer (its PEM parsed once per process, again after a key change)."""
     actor = orgs.instance_actor()
-    if actor.key_id not in _State.signers:
-        _State.signers[actor.key_id] = Signer(actor.key_id, actor.private_key_pem)
-    return _State.signers[actor.key_id]
+    key = (actor.key_id, actor.public_key_pem)
+    if key not in _State.signers:
+        _State.signers[key] = Signer(actor.key_id, actor.private_key_pem)
+    return _State.signers[key]
 
 
 def _deadline() -> float:

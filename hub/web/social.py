@@ -7,6 +7,8 @@ Routes live under /manage/<handle>/…; every page checks the signed-in member's
 from urllib.parse import urlencode
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from hub.models import Follow
@@ -23,12 +25,12 @@ from hub.services import (
 from hub.web import bp
 
 ACTIONS = {
-    "follow": (social.follow, "Following requested: it becomes active when the account accepts."),
-    "unfollow": (social.unfollow, "Unfollowed."),
-    "boost": (social.boost, "Boosted to your followers."),
-    "unboost": (social.unboost, "Boost removed."),
-    "like": (social.like, "Liked."),
-    "unlike": (social.unlike, "Like removed."),
+    "follow": (social.follow, _l("Following requested: it becomes active when the account accepts.")),
+    "unfollow": (social.unfollow, _l("Unfollowed.")),
+    "boost": (social.boost, _l("Boosted to your followers.")),
+    "unboost": (social.unboost, _l("Boost removed.")),
+    "like": (social.like, _l("Liked.")),
+    "unlike": (social.unlike, _l("Like removed.")),
 }
 
 
@@ -94,10 +96,10 @@ def social_follow_request_answer(handle: str, follow_id: int, decision: str):
     try:
         if decision == "approve":
             social.approve_follow(org, follow_id, user=current_user)
-            flash("Follow request approved.", "success")
+            flash(_("Follow request approved."), "success")
         else:
             social.reject_follow(org, follow_id, user=current_user)
-            flash("Follow request rejected.", "success")
+            flash(_("Follow request rejected."), "success")
     except ServiceError as exc:
         flash(str(exc), "error")
     return redirect(url_for("web.social_follow_requests", handle=handle))
@@ -118,7 +120,7 @@ def social_follower_remove(handle: str, follow_id: int):
     org = _org(handle, "owner")
     try:
         social.remove_follower(org, follow_id, user=current_user)
-        flash("Follower removed.", "success")
+        flash(_("Follower removed."), "success")
     except ServiceError as exc:
         flash(str(exc), "error")
     return redirect(url_for("web.social_followers", handle=handle))
@@ -143,7 +145,7 @@ def social_action(handle: str, action: str):
     operation, message = ACTIONS[action]
     try:
         operation(org, target, user=current_user)
-        flash(message, "success")
+        flash(str(message), "success")  # the lazy text, in the member's language
     except PermissionDenied:
         abort(403)
     except ServiceError as exc:

@@ -77,6 +77,8 @@ def _activity_fields(activity: dict) -> tuple[str, str, str]:
         raise MalformedDocument("the activity needs a type")
     if not actor or not actor.startswith(("http://", "https://")) or len(actor) > 2048:
         raise MalformedDocument("the activity needs an actor")
+    if convert.host_of(activity_id) != convert.host_of(actor):
+        raise MalformedDocument("the activity's id is not on its actor's server")
     return activity_id, kind, actor
 
 

@@ -275,3 +275,14 @@ def test_a_flood_from_one_server_is_told_to_slow_down(client, app, org, peer, pe
     assert carol.post_to(client, "/inbox", carol.activity("Follow", org.uri)).status_code == 202
     inbox.process_due(100)
     assert alice.post_to(client, "/inbox", alice.activity("Like", f"{HUB}/@lao_cso/9")).status_code == 202
+
+
+def test_an_activity_id_on_another_server_cannot_squat_a_future_id(client, org, alice, peers):
+    victim = peers("127.0.0.6").add_actor("victim")
+    squat = alice.activity("Follow", org.uri)
+    squat["id"] = f"{victim.peer.base}/activities/next"
+    assert alice.post_to(client, "/inbox", squat).status_code == 400
+    real = victim.activity("Follow", org.uri)
+    real["id"] = squat["id"]
+    assert victim.post_to(client, "/inbox", real).status_code == 202
+    assert db.session.query(InboxItem).one().actor_uri == victim.uri

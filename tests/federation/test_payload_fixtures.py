@@ -184,7 +184,7 @@ def test_likes_and_undo_from_real_payloads(client, our_post, peer):
            lambda a: a["object"].update(object=our_post.uri))
     assert db.session.query(Like).count() == 0
     replay(client, peer, "lemmy/like_note.json", like, name="lemmy_alpha")
-    replay(client, peer, "misskey/misskey-like.json", like)
+    replay(client, peer, "misskey/custom-emoji-reaction.json", like, name="misskey_user")
     assert db.session.query(Like).count() == 2
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from flask import Flask, has_request_context, request
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from hub.activitypub import bp as activitypub_bp
 from hub.cli import register_cli
@@ -29,6 +30,9 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(REPO_ROOT / "templates"),
                 instance_path=settings["HUB_INSTANCE_DIR"])
     app.config.update(settings)
+    if app.config["HUB_TRUST_PROXY"]:  # behind N reverse proxies: their X-Forwarded-Proto/Host/For count
+        hops = app.config["HUB_TRUST_PROXY"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)

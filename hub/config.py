@@ -37,6 +37,17 @@ def _networks(value: str) -> list[str]:
     return networks
 
 
+def _proxies(value: str) -> int:
+    """Parse HUB_TRUST_PROXY: how many reverse proxies in front of the hub set X-Forwarded-* headers."""
+    try:
+        count = int(value.strip() or 0)
+    except ValueError as exc:
+        raise ConfigError(f"HUB_TRUST_PROXY must be a number of proxies (0, 1 …), not {value!r}") from exc
+    if count < 0:
+        raise ConfigError("HUB_TRUST_PROXY cannot be negative")
+    return count
+
+
 def load_config(overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment, then apply overrides."""
     env = os.environ
@@ -57,6 +68,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "HUB_ALLOW_PRIVATE_NETWORKS": _networks(env.get("HUB_ALLOW_PRIVATE_NETWORKS", "")),
         "HUB_MEDIA_DIR": str(media_dir),
         "HUB_MEDIA_URL": env.get("HUB_MEDIA_URL", "").rstrip("/"),
+        "HUB_TRUST_PROXY": _proxies(env.get("HUB_TRUST_PROXY", "")),
         "HUB_SMTP_URL": env.get("HUB_SMTP_URL", ""),
         "HUB_MAIL_FROM": env.get("HUB_MAIL_FROM", f"hub@{domain.split(':')[0]}"),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,

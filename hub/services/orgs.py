@@ -8,7 +8,15 @@ from sqlalchemy import func, select
 from federation.signatures import generate_key_pair
 from hub.extensions import db
 from hub.models import (
-    APPLICATION, GROUP, ORGANIZATION, OWNER, ROLES, Actor, Membership, NetworkMember, User,
+    APPLICATION,
+    GROUP,
+    ORGANIZATION,
+    OWNER,
+    ROLES,
+    Actor,
+    Membership,
+    NetworkMember,
+    User,
 )
 from hub.services import NotFound, PermissionDenied, ServiceError, audit, outbox, urls
 
@@ -174,7 +182,8 @@ def require_role(user: User, org: Actor, minimum: str) -> str:
     return role_of(user, org)
 
 
-def add_member(org: Actor, user: User, role: str, *, by: User | None = None, commit: bool = True) -> Membership:
+def add_member(org: Actor, user: User, role: str, *, by: User | None = None,
+               commit: bool = True) -> Membership:
     """Give a user a role in an organisation (or change it); takes effect at once."""
     if role not in ROLES:
         raise ServiceError(_l("Unknown role “%(role)s”: choose owner, editor or contributor.", role=role))
@@ -198,7 +207,8 @@ def add_member(org: Actor, user: User, role: str, *, by: User | None = None, com
 def _keep_an_owner(org: Actor, changing: Membership, new_role: str | None) -> None:
     if changing.role != OWNER or new_role == OWNER:
         return
-    owners = db.session.scalar(select(func.count()).select_from(Membership).filter_by(org_id=org.id, role=OWNER))
+    owners = db.session.scalar(
+        select(func.count()).select_from(Membership).filter_by(org_id=org.id, role=OWNER))
     if owners <= 1:
         raise ServiceError(_l("An organisation needs at least one owner."))
 

@@ -64,7 +64,8 @@ def browser():
 
 def _phone(browser, base: str, requests: list[str]):
     context = browser.new_context(base_url=base, viewport=VIEWPORT, locale="lo-LA", device_scale_factor=2,
-                                  is_mobile=True, has_touch=True, extra_http_headers={"Accept-Language": "lo"})
+                                  is_mobile=True, has_touch=True,
+                                  extra_http_headers={"Accept-Language": "lo"})
     page = context.new_page()
     page.on("request", lambda request: requests.append(request.url))
     return page
@@ -74,7 +75,8 @@ def _check_lao_page(page, name: str) -> None:
     """In Lao, no English UI words, nothing wider than the phone."""
     assert page.evaluate("document.documentElement.lang") == "lo", name
     visible = page.evaluate("""() => {
-        const labels = [...document.querySelectorAll('input[type=submit],input[type=button],[placeholder],[aria-label]')]
+        const selector = 'input[type=submit],input[type=button],[placeholder],[aria-label]';
+        const labels = [...document.querySelectorAll(selector)]
             .map(e => [e.value, e.placeholder, e.getAttribute('aria-label')].filter(Boolean).join(' '));
         return document.body.innerText + ' ' + labels.join(' ');
     }""")

@@ -1,7 +1,11 @@
 """Owners' pages (members, invitations, profile and avatar) and the instance administrator's page."""
 
+import email
+import email.policy
 import io
 import re
+import socketserver
+import threading
 
 import pytest
 from PIL import Image
@@ -174,3 +178,45 @@ def test_a_bad_owner_address_creates_no_organisation(app, make_user):
                                        "owner_email": "not-an-address"})
     assert response.status_code == 400
     assert orgs.get_local_actor("newcso") is None
+
+
+class _SmtpSink(socketserver.StreamRequestHandler):
+    """Just enough SMTP (RFC 5321, no TLS, no auth) to receive one message on loopback."""
+
+    def _say(self, line: str) -> None:
+        self.wfile.write(line.encode() + b"\r\n")
+
+    def handle(self):
+        self._say("220 sink ready")
+        while line := self.rfile.readline():
+            verb = line.decode(errors="replace").strip().split(" ")[0].upper()
+            if verb == "DATA":
+                self._say("354 go on")
+                body = b""
+                while (chunk := self.rfile.readline()) not in (b".\r\n", b""):
+                    body += chunk
+                self.server.messages.append(body.decode())
+                self._say("250 queued")
+            elif verb == "QUIT":
+                self._say("221 bye")
+                return
+            else:
+                self._say("250 ok")
+
+
+def test_an_invitation_is_mailed_when_smtp_is_configured(app, owner):
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), _SmtpSink)
+    server.messages = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app.config["HUB_SMTP_URL"] = f"smtp://127.0.0.1:{server.server_address[1]}"
+        invited = owner.submit("/manage/lao_cso/invitations", {"role": "editor", "email": "new@example.la"})
+        page = text_of(invited)
+        link = re.search(r'value="(http://hub\.test/invite/[^"]+)"', page).group(1)
+        assert "ລິ້ງນີ້ຍັງຖືກສົ່ງທາງອີເມວນຳອີກ" in page
+        assert len(server.messages) == 1
+        message = email.message_from_string(server.messages[0], policy=email.policy.default)
+        assert message["To"] == "new@example.la" and link in message.get_content()
+    finally:
+        server.shutdown()
+        server.server_close()

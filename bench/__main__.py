@@ -65,6 +65,7 @@ def main(argv=None) -> int:
 
     def run(name: str, runner, *arguments) -> None:
         """Run one benchmark, print its figures at once; a crash is reported and the rest go on."""
+        began = time.time()
         try:
             found = runner(*arguments)
         except web.Unavailable as exc:
@@ -77,6 +78,7 @@ def main(argv=None) -> int:
             return
         figures.extend(found)
         print(report(found), flush=True)
+        print(f"        ({name} took {time.time() - began:.0f} s)", flush=True)
 
     try:
         if "fanout" in chosen or {"broken", "durability"} & set(chosen):

@@ -48,11 +48,16 @@ class Gunicorn:
             time.sleep(0.1)
 
     def _listening(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return True
-        except OSError:
-            return False
+        """True once every worker answers HTTP (any status): the app is loaded, not only the socket."""
+        for _ in range(len(self.workers()) * 2):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+                    sock.sendall(b"GET /robots.txt HTTP/1.0\r\nHost: localhost\r\n\r\n")
+                    if not sock.recv(16).startswith(b"HTTP/"):
+                        return False
+            except OSError:
+                return False
+        return True
 
     def workers(self) -> list[int]:
         """Pids of the worker processes."""

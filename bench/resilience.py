@@ -59,7 +59,8 @@ def _plan(network, smoke: bool) -> dict[str, list]:
 def broken(smoke: bool, context: dict) -> list[Figure]:
     """Benchmark 5."""
     followers, servers = (200, 40) if smoke else (10_000, 1_000)
-    env = HubEnv(**BROKEN_SETTINGS)
+    settings = dict(BROKEN_SETTINGS, HUB_DELIVERY_TIMEOUT=1.5) if smoke else BROKEN_SETTINGS
+    env = HubEnv(**settings)
     sink = None
     try:
         network = build("broken", followers, servers, free_port(), first_octet=3)
@@ -70,7 +71,7 @@ def broken(smoke: bool, context: dict) -> list[Figure]:
         behaviours.update({a: Behaviour(script=[UNAVAILABLE], retry_after=RETRY_AFTER)
                            for a in plan["unavailable"]})
         sink = SinkProcess(behaviours)  # the refused servers have nothing listening
-        start_workers(env, **BROKEN_SETTINGS)
+        start_workers(env, **settings)
         warm_up(network, plan["healthy"][0], sink)
         healthy_keys = set().union(*(network.paths_of(a) for a in plan["healthy"]))
         started = time.time()

@@ -12,7 +12,7 @@ from bench.common import DOMAIN, Figure, HubEnv
 from bench.fanout import start_workers
 from bench.httpload import WEB_WORKERS, Gunicorn, Unavailable, cpu_seconds, pss_kb, replay, wrk
 from bench.network import build
-from federation.signatures import generate_key_pair, sign_request
+from federation.signatures import Signer, generate_key_pair
 from hub.extensions import db
 from hub.models import Actor, InboxItem
 from hub.models.base import utcnow
@@ -23,13 +23,13 @@ PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 P99_TARGET = 0.025
 
 
-def _remote_actors(count: int) -> list[tuple[str, str, str]]:
-    """Remote actors whose keys the hub has cached: (actor id, key id, private PEM)."""
+def _remote_actors(count: int) -> list[tuple[str, Signer]]:
+    """Remote actors whose keys the hub has cached: (actor id, Signer with their loaded key)."""
     actors, rows = [], []
     for n in range(count):
         private_pem, public_pem = generate_key_pair()
         uri = f"https://peer{n}.example/users/a{n}"
-        actors.append((uri, f"{uri}#main-key", private_pem))
+        actors.append((uri, Signer(f"{uri}#main-key", private_pem)))
         rows.append({"type": "Person", "handle": f"a{n}", "domain": f"peer{n}.example", "uri": uri,
                      "inbox": f"{uri}/inbox", "shared_inbox": f"https://peer{n}.example/inbox",
                      "key_id": f"{uri}#main-key", "public_key_pem": public_pem, "fetched_at": utcnow(),
@@ -45,15 +45,15 @@ def _signed_requests(path, actors, count: int, start: int, url: str) -> None:
     """Write `count` distinct pre-signed Create{Note} POSTs (date, digest, signature, body per line)."""
     with open(path, "w") as out:
         for n in range(start, start + count):
-            uri, key_id, pem = actors[n % len(actors)]
+            uri, signer = actors[n % len(actors)]
             host = uri.split("/")[2]
             note = {"id": f"https://{host}/notes/{n}", "type": "Note", "attributedTo": uri, "to": [PUBLIC],
                     "content": f"<p>ຂ່າວ {n}: ນ້ຳຖ້ວມ news from a peer</p>", "published": "2026-01-01T00:00:00Z"}
             activity = {"@context": "https://www.w3.org/ns/activitystreams", "id": f"https://{host}/create/{n}",
                         "type": "Create", "actor": uri, "to": [PUBLIC], "object": note}
             body = json.dumps(activity, separators=(",", ":")).encode()
-            headers = sign_request("POST", url, key_id=key_id, private_key=pem, body=body,
-                                   headers={"Content-Type": "application/activity+json"})
+            headers = signer.sign("POST", url, body=body,
+                                  headers={"Content-Type": "application/activity+json"})
             out.write(f"{headers['Date']}\t{headers['Digest']}\t{headers['Signature']}\t{body.decode()}\n")
 
 
@@ -69,8 +69,7 @@ def inbox(smoke: bool, runs: int) -> list[Figure]:
     env = HubEnv()
     web = trivial = None
     try:
-        actors = _remote_actors(5 if smoke else 50)
-        signers = [(uri, key_id, pem) for uri, key_id, pem in actors]
+        signers = _remote_actors(5 if smoke else 50)
         url = f"http://{DOMAIN}/inbox"
         steady = env.workdir / "steady.tsv"
         _signed_requests(steady, signers, 2_000 if smoke else 40_000, 0, url)

@@ -11,8 +11,10 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -33,11 +35,13 @@ from e2e_support import (
     wait_for,
 )
 
+# one lock for every checkout on this machine: the peers' addresses and names are machine-wide
+LOCK = Path(tempfile.gettempdir()) / "cso-hub-e2e-peers.lock"
+
 
 def _peer_lock():
     """Hold an exclusive lock on the peers (ports, /etc/hosts names) while a session uses them."""
-    PEERS.mkdir(parents=True, exist_ok=True)
-    handle = open(PEERS / "e2e.lock", "w")  # held for the whole session
+    handle = open(LOCK, "w")  # held for the whole session
     deadline = time.monotonic() + 600
     while True:
         try:

@@ -1,7 +1,16 @@
 """SQLAlchemy models only: columns, relationships and tiny properties."""
 
 from hub.models.activity import Delivery, InboxItem, Notification, OutgoingActivity, Report
-from hub.models.actor import APPLICATION, GROUP, ORGANIZATION, Actor, Block, DomainState, Follow, NetworkMember
+from hub.models.actor import (
+    APPLICATION,
+    GROUP,
+    ORGANIZATION,
+    Actor,
+    Block,
+    DomainState,
+    Follow,
+    NetworkMember,
+)
 from hub.models.post import Boost, Like, Media, Mention, Post, PostRevision, PostTag, SearchTerm, Tag
 from hub.models.user import CONTRIBUTOR, EDITOR, OWNER, ROLES, AuditEntry, Invitation, Membership, User
 

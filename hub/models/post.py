@@ -42,7 +42,8 @@ class Post(db.Model):
     visibility: Mapped[str] = mapped_column(String(16), default=PUBLIC)
     state: Mapped[str] = mapped_column(String(16), default=DRAFT)
     in_reply_to_uri: Mapped[str | None] = mapped_column(String(2048), index=True)
-    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="SET NULL"), index=True)
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("posts.id", ondelete="SET NULL"),
+                                                       index=True)
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     review_note: Mapped[str] = mapped_column(Text, default="")

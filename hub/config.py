@@ -48,6 +48,16 @@ def _proxies(value: str) -> int:
     return count
 
 
+def _positive_int(name: str, default: int) -> int:
+    """An integer setting, failing loudly when it is not a positive number."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"{name} must be a positive whole number, not {value!r}")
+    return int(value)
+
+
 def load_config(overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment, then apply overrides."""
     env = os.environ
@@ -71,16 +81,18 @@ def load_config(overrides: dict | None = None) -> dict:
         "HUB_TRUST_PROXY": _proxies(env.get("HUB_TRUST_PROXY", "")),
         "HUB_SMTP_URL": env.get("HUB_SMTP_URL", ""),
         "HUB_MAIL_FROM": env.get("HUB_MAIL_FROM", f"hub@{domain.split(':')[0]}"),
+        "HUB_ARGON2_TIME_COST": _positive_int("HUB_ARGON2_TIME_COST", 3),
+        "HUB_ARGON2_MEMORY_KIB": _positive_int("HUB_ARGON2_MEMORY_KIB", 65536),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": scheme == "https",
-        "REMEMBER_COOKIE_SECURE": scheme == "https",
         "BABEL_DEFAULT_LOCALE": "lo",
         "BABEL_SUPPORTED_LOCALES": ["lo", "en"],
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
     }
     config.update(overrides)
+    for cookie_flag in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+        config.setdefault(cookie_flag, config["HUB_SCHEME"] == "https")
     if "SECRET_KEY" not in config:
         config["SECRET_KEY"] = _secret_key(Path(config["HUB_INSTANCE_DIR"]))
     return config

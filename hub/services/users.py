@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
@@ -19,7 +20,15 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 10
 FREE_ATTEMPTS = 5
 INVITATION_DAYS = 7
-_hasher = PasswordHasher()
+_hashers: dict[tuple[int, int], PasswordHasher] = {}
+
+
+def _hasher() -> PasswordHasher:
+    """Argon2id with the configured cost (HUB_ARGON2_TIME_COST, HUB_ARGON2_MEMORY_KIB)."""
+    cost = (current_app.config["HUB_ARGON2_TIME_COST"], current_app.config["HUB_ARGON2_MEMORY_KIB"])
+    if cost not in _hashers:
+        _hashers[cost] = PasswordHasher(time_cost=cost[0], memory_cost=cost[1])
+    return _hashers[cost]
 
 
 def normalise_email(email: str) -> str:
@@ -53,7 +62,7 @@ def create_user(email: str, password: str, *, display_name: str = "", is_admin: 
     check_password_strength(password)
     if find_user(email):
         raise ServiceError(_l("An account for %(email)s already exists.", email=email))
-    user = User(email=email, password_hash=_hasher.hash(password), display_name=display_name.strip()[:128],
+    user = User(email=email, password_hash=_hasher().hash(password), display_name=display_name.strip()[:128],
                 is_admin=is_admin, locale=locale if locale in ("lo", "en") else None)
     db.session.add(user)
     db.session.flush()
@@ -66,7 +75,7 @@ def create_user(email: str, password: str, *, display_name: str = "", is_admin: 
 def set_password(user: User, password: str) -> None:
     """Change a password and sign the user out everywhere else."""
     check_password_strength(password)
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = _hasher().hash(password)
     user.session_generation += 1
     db.session.commit()
 
@@ -79,13 +88,13 @@ def authenticate(email: str, password: str) -> User | None:
     """Return the user when the password is right; throttle repeated failures per account."""
     user = find_user(email)
     if user is None:
-        _hasher.hash(password or "x")  # same cost whether or not the account exists
+        _hasher().hash(password or "x")  # same cost whether or not the account exists
         return None
     now = utcnow()
     if user.locked_until and user.locked_until > now:
         raise SignInThrottled(_l("Too many attempts. Wait a few minutes and try again."))
     try:
-        _hasher.verify(user.password_hash, password or "")
+        _hasher().verify(user.password_hash, password or "")
     except (VerificationError, InvalidHashError):
         user.failed_logins += 1
         if user.failed_logins >= FREE_ATTEMPTS:
@@ -97,8 +106,8 @@ def authenticate(email: str, password: str) -> User | None:
     if not user.active:
         return None
     user.failed_logins, user.locked_until = 0, None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if _hasher().check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher().hash(password)
     db.session.commit()
     return user
 

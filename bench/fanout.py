@@ -4,6 +4,7 @@ both measured in the same run; with 200 ms of latency at every server; and 100k 
 
 import os
 import socket
+import threading
 import time
 
 import requests
@@ -11,6 +12,7 @@ from sqlalchemy import text
 
 from bench import signing
 from bench.common import Figure, HubEnv, SinkProcess, median
+from bench.httpload import pss_kb
 from bench.network import Network, build, pending, publish
 from bench.sinks import LATENCY, OK, Behaviour
 from hub.extensions import db
@@ -141,6 +143,33 @@ def run(smoke: bool, runs: int) -> tuple[list[Figure], dict]:
     return figures, context
 
 
+class PeakPss:
+    """Samples the summed PSS of some processes in a thread while the block runs."""
+
+    def __init__(self, pids: list[int]):
+        self.pids, self.kb, self.running = pids, 0, False
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while self.running:
+            self.kb = max(self.kb, sum(pss_kb(pid) for pid in self.pids))
+            time.sleep(0.05)
+
+    def __enter__(self) -> "PeakPss":
+        self.running = True
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.running = False
+        self.thread.join(5)
+
+    @property
+    def mb(self) -> float:
+        """The peak in MB."""
+        return self.kb / 1024
+
+
 def run_large(smoke: bool, runs: int) -> list[Figure]:
     """100,000 followers on 5,000 servers (skipped in smoke mode)."""
     if smoke:
@@ -150,14 +179,19 @@ def run_large(smoke: bool, runs: int) -> list[Figure]:
     try:
         network = build("large", 100_000, 5_000, free_port(), first_octet=4)
         sink = SinkProcess({a: Behaviour() for a in network.addresses})
-        start_workers(env, **WORKER_SETTINGS)
-        results = [fan_out_once(network, sink, n, 300) for n in range(runs)]
+        workers = start_workers(env, **WORKER_SETTINGS)
+        peak = PeakPss([proc.pid for proc in workers])
+        with peak:
+            results = [fan_out_once(network, sink, n, 300) for n in range(runs)]
         seconds = median([r["seconds"] for r in results])
         floor = signing_floor(network)
         return [Figure("fanout", "100,000 followers on 5,000 servers", seconds, "s", "≤ 3 s", seconds <= 3,
                        floor, f"signing floor ({len(network.expected)} signatures, one core)",
                        seconds / floor, [r["seconds"] for r in results],
-                       f"{len(network.expected)} distinct inboxes")]
+                       f"{len(network.expected)} distinct inboxes"),
+                Figure("memory", "peak PSS of the delivery workers during the 100k fan-out", peak.mb, "MB",
+                       "≤ 300 MB with the web workers (see memory at rest)", None,
+                       note=f"{len(workers)} worker processes, sampled every 50 ms")]
     finally:
         if sink:
             sink.close()

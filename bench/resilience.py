@@ -98,15 +98,17 @@ def broken(smoke: bool, context: dict) -> list[Figure]:
         # dead servers, once known dead: a new post costs at most one connection each
         dead = {f"{h}:{p}" for h, p in plan["silent"] + plan["refused"]}
         _wait(lambda: _paused(dead) >= len(dead), 30, 0.2)
-        before = sink.stats(True)["connections"]
+        before, rounds_before = sink.stats(True)["connections"], _failures(dead)
         second = time.time()
         activity_id, _ = publish(network, 2)
         _wait(lambda: healthy_keys <= set(_first_ok(sink.stats(True)["events"], second)), 60)
-        time.sleep(BROKEN_SETTINGS["HUB_DELIVERY_PAUSE_BASE"] * 1.5)  # let the pauses end: one probe each
-        after = sink.stats(True)["connections"]
+        # long enough for the probe window and the next pause to end: each dead host is tried again
+        time.sleep(settings["HUB_DELIVERY_TIMEOUT"] + 5 + settings["HUB_DELIVERY_PAUSE_BASE"] * 2.5)
+        after, rounds = sink.stats(True)["connections"], _failures(dead)
+        rounds = {d: max(rounds.get(d, 0) - rounds_before.get(d, 0), 1) for d in dead}  # probe rounds seen
         silent = [f"{h}:{p}" for h, p in plan["silent"]]
-        silent_tries = max((after.get(a, 0) - before.get(a, 0) for a in silent), default=0)
-        refused_tries = _attempts_per_domain(activity_id, {f"{h}:{p}" for h, p in plan["refused"]})
+        silent_tries = max(((after.get(a, 0) - before.get(a, 0)) / rounds[a] for a in silent), default=0)
+        refused_tries = _attempts_per_domain(activity_id, {f"{h}:{p}" for h, p in plan["refused"]}, rounds)
         dead_rows = _rows_for(activity_id, dead)
         tries = max(silent_tries, refused_tries)
         healthy_base = context.get("healthy") if not smoke else None
@@ -119,10 +121,12 @@ def broken(smoke: bool, context: dict) -> list[Figure]:
                    note=f"{len(plan['silent'])} silent, {len(plan['refused'])} refusing, "
                         f"{len(plan['unavailable'])} answering 503, {len(plan['slow'])} slow (3 s) "
                         f"of {servers}"),
-            Figure("broken", "connection attempts per dead host for a new post", tries, "attempts", "≤ 1",
+            Figure("broken", "connection attempts per dead host per retry round, new post included", tries,
+                   "attempts", "≤ 1",
                    tries <= 1, None, "", None,
                    note=f"{dead_rows} deliveries of the second post went to {len(dead)} dead hosts; "
-                        f"silent max {silent_tries}, refusing max {refused_tries}"),
+                        f"silent max {silent_tries:.2f}, refusing max {refused_tries:.2f} per round; "
+                        f"up to {max(rounds.values())} rounds per host in the window"),
             Figure("broken", "503 servers delivered after their Retry-After", shortest, "s (shortest wait)",
                    f"all delivered, none before {RETRY_AFTER} s",
                    delivered_503 == len(waits) and shortest >= RETRY_AFTER,
@@ -157,11 +161,20 @@ def _paused(domains: set[str]) -> int:
     return count or 0
 
 
-def _attempts_per_domain(activity_id: int, domains: set[str]) -> int:
-    rows = db.session.execute(select(Delivery.domain, func.sum(Delivery.attempts)).where(
+def _attempts_per_domain(activity_id: int, domains: set[str], rounds: dict[str, int]) -> float:
+    """The most attempts any of these domains had for one activity's rows, per probe round."""
+    found = db.session.execute(select(Delivery.domain, func.sum(Delivery.attempts)).where(
         Delivery.activity_id == activity_id, Delivery.domain.in_(domains)).group_by(Delivery.domain)).all()
     db.session.rollback()
-    return max((int(n or 0) for _, n in rows), default=0)
+    return max((int(n or 0) / rounds.get(domain, 1) for domain, n in found), default=0.0)
+
+
+def _failures(domains: set[str]) -> dict[str, int]:
+    """Consecutive network failures recorded per domain (one per failed probe round)."""
+    found = dict(db.session.execute(select(DomainState.domain, DomainState.consecutive_failures).where(
+        DomainState.domain.in_(domains))).all())
+    db.session.rollback()
+    return found
 
 
 def _rows_for(activity_id: int, domains: set[str]) -> int:

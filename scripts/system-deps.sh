@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs Debian packages the hub needs when they are missing: ICU for Lao word segmentation
-# (PyICU builds against it); with `--test`, Chromium for the browser tests and what the real
-# peers need to install and start (venv, Node.js and npm for their JSON-LD contexts, curl).
+# (PyICU builds against it), a compiler, Python's venv; with `--test`, Chromium for the browser
+# tests and what the real peers need (Node.js and npm for their JSON-LD contexts, curl).
 set -euo pipefail
 need=()
 pkg-config --exists icu-uc 2>/dev/null || need+=(libicu-dev pkg-config)
 command -v c++ >/dev/null 2>&1 || need+=(g++)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if [ "${1:-}" = "--test" ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
-  python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)
   command -v curl >/dev/null 2>&1 || need+=(curl)

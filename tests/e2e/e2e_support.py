@@ -201,10 +201,11 @@ class Hub:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
 
-    def get(self, path: str, accept: str = "text/html") -> requests.Response:
-        """GET a path or URL of the hub."""
+    def get(self, path: str, accept: str = "text/html", language: str = "lo") -> requests.Response:
+        """GET a path or URL of the hub, as a browser preferring `language` would."""
         url = path if path.startswith("http") else HUB + path
-        return requests.get(url, headers={"Accept": accept}, timeout=15, allow_redirects=False)
+        return requests.get(url, headers={"Accept": accept, "Accept-Language": language}, timeout=15,
+                            allow_redirects=False)
 
     def scalar(self, query: str, **params):
         """One value from the hub's database (plain SQL, read-only)."""

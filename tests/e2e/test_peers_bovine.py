@@ -108,3 +108,17 @@ def test_a_bovine_reply_appears_under_the_post(hub, peers, org_followers):
     in_reply_to = hub.scalar("SELECT p.uri FROM posts r JOIN posts p ON p.id = r.in_reply_to_id "
                              "WHERE r.uri = :uri", uri=reply_id)
     assert in_reply_to == uri
+
+
+def test_bovine_likes_and_boosts_count_under_the_post(hub, org_followers):
+    """alicea likes and aliceb boosts the org's post from bovine; the permalink page counts both."""
+    cow_a, cow_b = org_followers
+    uri = hub.cli("post", ORG, "ກົດໄລ້ ແລະ ແບ່ງປັນ #ທົດລອງ", "--lang", "lo")
+    for cow in org_followers:
+        wait_for(lambda c=cow: c.find("Create", uri), f"{cow.handle} to receive {uri}",
+                 logs=[cow.log, *hub.logs])
+
+    cow_a.client("like", uri)
+    cow_b.client("announce", uri)
+    wait_for(lambda: "Boosts: 1 · Likes: 1" in hub.get(uri, language="en").text,
+             f"'Boosts: 1 · Likes: 1' on the permalink page {uri}", logs=[cow_a.log, cow_b.log, *hub.logs])

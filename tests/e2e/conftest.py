@@ -124,8 +124,7 @@ def hub_database(peers):
 
 @pytest.fixture(scope="session")
 def hub(peers, hub_database):
-    """The hub at http://hub.test with the organisation `org` and an editor, web and worker running;
-    its instance folder and logs stay in $PEERS/run/hub until the next session."""
+    """The hub at http://hub.test with org and an editor, web and worker running; logs in $PEERS/run/hub."""
     shutil.rmtree(RUN / "hub", ignore_errors=True)
     (RUN / "hub").mkdir(parents=True)
     running = Hub(RUN / "hub", hub_database)

@@ -41,8 +41,7 @@ def tail(path: Path, lines: int = 40) -> str:
 
 
 def wait_for(probe, what: str, *, timeout: float = TIMEOUT, interval: float = 0.5, logs=()):
-    """Call probe() until it returns something truthy and return that; fail after `timeout` seconds
-    with `what`, the last value seen and the tails of `logs`."""
+    """Poll probe() until it returns something truthy; on timeout fail with `what` and the logs' tails."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
@@ -111,7 +110,7 @@ class Bovine:
         return self._run(KIT / "bovine_ctl.py", *args)
 
     def client(self, *args: str):
-        """tests/e2e/bovine_client.py CMD ARGS (inbox, get, reply)."""
+        """tests/e2e/bovine_client.py CMD ARGS (inbox, get, reply, like, announce)."""
         return self._run(HERE / "bovine_client.py", *args)
 
     def inbox(self, count: int = 40) -> list[dict]:

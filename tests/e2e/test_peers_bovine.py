@@ -38,8 +38,7 @@ def test_bovine_finds_the_org_and_a_network_by_their_handles(hub, peers):
 
 
 def test_followers_receive_a_lao_post_then_its_edit_then_its_deletion(hub, org_followers):
-    """Both bovine followers store the Lao post (contentMap lo, hashtag intact), then the edited text in
-    place of the old, then a Tombstone."""
+    """Both bovine followers store the Lao post (contentMap, hashtag), then its edit, then a Tombstone."""
     uri = hub.cli("post", ORG, "ສະບາຍດີ #ທົດລອງ", "--lang", "lo")
     assert uri.startswith("http://hub.test/@org/")
 

@@ -5,10 +5,11 @@ Non-public and absent posts get the same 404, deleted ones 410 with a Tombstone.
 """
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from hub import convert
 from hub.extensions import db
-from hub.models import Actor, Boost, Follow, Post
+from hub.models import Actor, Boost, Follow, Mention, Post, PostTag
 from hub.models.post import DELETED, PUBLIC, PUBLISHED, UNLISTED
 from hub.services import orgs, urls
 
@@ -88,16 +89,30 @@ def outbox_items(actor: Actor, offset: int, limit: int) -> list[dict]:
         .order_by(Boost.created_at.desc()).limit(offset + limit)).all()
     merged = sorted([(t, "post", i) for t, i in posts] + [(t, "boost", i) for t, i in boosts],
                     key=lambda row: (row[0], row[2]), reverse=True)[offset:offset + limit]
+    page_posts, page_boosts = _load_page_rows(merged)
     items = []
     for _, kind, row_id in merged:
         if kind == "post":
-            items.append(convert.create(db.session.get(Post, row_id), media_url=urls.media_url))
+            items.append(convert.create(page_posts[row_id], media_url=urls.media_url))
         else:
-            boost = db.session.get(Boost, row_id)
+            boost = page_boosts[row_id]
             items.append(convert.announce(boost, post_uri=boost.post.uri, author_uri=boost.post.actor.uri))
     for item in items:
         item.pop("@context", None)
     return items
+
+
+def _load_page_rows(merged: list[tuple]) -> tuple[dict[int, Post], dict[int, Boost]]:
+    """The page's posts (with tags, mentions, media) and boosts in a few queries, not one per item."""
+    post_ids = [row_id for _, kind, row_id in merged if kind == "post"]
+    boost_ids = [row_id for _, kind, row_id in merged if kind == "boost"]
+    posts = db.session.scalars(select(Post).where(Post.id.in_(post_ids)).options(
+        joinedload(Post.actor), selectinload(Post.attachments),
+        selectinload(Post.tags).joinedload(PostTag.tag),
+        selectinload(Post.mentions).joinedload(Mention.actor))).all() if post_ids else []
+    boosts = db.session.scalars(select(Boost).where(Boost.id.in_(boost_ids)).options(
+        joinedload(Boost.post).joinedload(Post.actor))).all() if boost_ids else []
+    return {p.id: p for p in posts}, {b.id: b for b in boosts}
 
 
 def outbox_total(actor: Actor) -> int:

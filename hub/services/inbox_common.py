@@ -60,3 +60,22 @@ def blocked(local: Actor, remote: Actor) -> bool:
     return db.session.scalar(select(Block.id).where(
         ((Block.actor_id == local.id) & (Block.target_id == remote.id))
         | ((Block.actor_id == remote.id) & (Block.target_id == local.id)))) is not None
+
+
+def undone_row(model, activity: dict, actor: Actor, *, target_column: str, find_target):
+    """The row an Undo names: by the inner activity's id, else by (actor, the inner object's target).
+
+    Only the actor who made the row may undo it.
+    """
+    inner = object_of(activity)
+    inner_id = convert.id_of(inner)
+    row = db.session.scalar(select(model).where(model.uri == inner_id)) if inner_id else None
+    if row is None and isinstance(inner, dict):
+        target = find_target(convert.id_of(inner.get("object")))
+        if target is not None:
+            row = db.session.scalar(select(model).filter_by(actor_id=actor.id, **{target_column: target.id}))
+    if row is None:
+        raise Ignored("nothing to undo")
+    if row.actor_id != actor.id:
+        raise Rejected(f"an Undo of someone else's {model.__name__}")
+    return row

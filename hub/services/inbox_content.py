@@ -19,6 +19,7 @@ from hub.services.inbox_common import (
     object_id,
     object_of,
     require_same_host,
+    undone_row,
 )
 
 MAX_REPORT_OBJECTS = 100
@@ -159,18 +160,7 @@ def on_like(activity: dict, actor: Actor) -> None:
 
 
 def _undone(model, activity: dict, actor: Actor):
-    inner = object_of(activity)
-    inner_id = convert.id_of(inner)
-    row = db.session.scalar(select(model).where(model.uri == inner_id)) if inner_id else None
-    if row is None and isinstance(inner, dict):
-        post = local_post(convert.id_of(inner.get("object")))
-        if post is not None:
-            row = db.session.scalar(select(model).filter_by(actor_id=actor.id, post_id=post.id))
-    if row is None:
-        raise Ignored("nothing to undo")
-    if row.actor_id != actor.id:
-        raise Rejected("an Undo of someone else's activity")
-    return row
+    return undone_row(model, activity, actor, target_column="post_id", find_target=local_post)
 
 
 def undo_like(activity: dict, actor: Actor) -> None:

@@ -7,7 +7,15 @@ from hub.extensions import db
 from hub.models import Actor, Block, Boost, Follow, Like
 from hub.models.base import utcnow
 from hub.services import delivery, notifications
-from hub.services.inbox_common import Ignored, Rejected, blocked, local_actor, object_id, object_of
+from hub.services.inbox_common import (
+    Ignored,
+    Rejected,
+    blocked,
+    local_actor,
+    object_id,
+    object_of,
+    undone_row,
+)
 
 
 def send_accept(follow: Follow) -> None:
@@ -133,15 +141,5 @@ def on_block(activity: dict, actor: Actor) -> None:
 
 def undo_block(activity: dict, actor: Actor) -> None:
     """A remote actor lifts its block (only the blocker may)."""
-    inner = object_of(activity)
-    inner_id = convert.id_of(inner)
-    block = db.session.scalar(select(Block).where(Block.uri == inner_id)) if inner_id else None
-    if block is None and isinstance(inner, dict):
-        target = local_actor(convert.id_of(inner.get("object")))
-        if target is not None:
-            block = db.session.scalar(select(Block).filter_by(actor_id=actor.id, target_id=target.id))
-    if block is None:
-        raise Ignored("no such block")
-    if block.actor_id != actor.id:
-        raise Rejected("an Undo of someone else's Block")
+    block = undone_row(Block, activity, actor, target_column="target_id", find_target=local_actor)
     db.session.delete(block)

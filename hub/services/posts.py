@@ -171,8 +171,11 @@ def _require_author_or_editor(post: Post, user: User) -> None:
 
 
 def edit(post: Post, user: User, source: str, *, language: str | None = None, summary: str | None = None,
-         visibility: str | None = None) -> Post:
-    """Change a post's text; a published post keeps its old version and federates an Update."""
+         visibility: str | None = None, action: str | None = None) -> Post:
+    """Change a post's text; a published post keeps its old version and federates an Update.
+
+    For an unpublished post, action 'submit' or 'publish' moves it on in the same transaction.
+    """
     _require_author_or_editor(post, user)
     language = language or post.language
     summary = post.summary if summary is None else summary
@@ -191,8 +194,20 @@ def edit(post: Post, user: User, source: str, *, language: str | None = None, su
         post.edited_at = utcnow()
         search.index_post(post)
         outbox.post_edited(post)
+    elif action in ("submit", "publish"):
+        _move_on(post, user, action)
     db.session.commit()
     return post
+
+
+def _move_on(post: Post, user: User, action: str) -> None:
+    """After editing an unpublished post: publish it when the member may, else ask for review."""
+    if action == "publish" and may_publish_directly(user, post.actor):
+        audit.record(user, post.actor, "post.approve", post)
+        _publish(post, user)
+    elif post.state in (DRAFT, REJECTED):
+        post.state = PENDING
+        audit.record(user, post.actor, "post.submit", post)
 
 
 def delete(post: Post, user: User) -> None:

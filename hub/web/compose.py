@@ -85,17 +85,6 @@ def _editable(org: Actor, post_id: int) -> Post:
     return post
 
 
-def _apply_action(post: Post, action: str) -> None:
-    """After an edit: send a draft for review, or publish it when the member may."""
-    org = post.actor
-    if post.state == "published" or action == "draft":
-        return
-    if action == "publish" and posts.may_publish_directly(current_user, org):
-        posts.approve(post, current_user)
-    elif post.state != "pending":
-        posts.submit(post, current_user)
-
-
 @bp.route("/manage/<handle>/posts/<int:post_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_post(handle: str, post_id: int):
@@ -110,8 +99,8 @@ def edit_post(handle: str, post_id: int):
         try:
             posts.edit(post, current_user, form.source.data, language=form.language.data,
                        summary=form.summary.data or "",
-                       visibility=None if post.state == "published" else form.visibility.data)
-            _apply_action(post, form.action())
+                       visibility=None if post.state == "published" else form.visibility.data,
+                       action=form.action())
             return _after_save(org, post)
         except PermissionDenied:
             abort(403)

@@ -28,3 +28,18 @@ def test_contributor_cannot_approve_and_empty_post_is_refused(make_org, make_use
         posts.approve(post, writer)
     with pytest.raises(ServiceError):
         posts.create_post(org, writer, "   ")
+
+
+def test_editing_a_draft_moves_it_on_in_one_step_or_not_at_all(make_org, make_user):
+    org = make_org()
+    writer = make_user("writer@example.la", org, "contributor")
+    editor = make_user("editor@example.la", org, "editor")
+    draft = posts.create_post(org, writer, "ຮ່າງ", action="draft")
+    with pytest.raises(ServiceError):
+        posts.edit(draft, writer, "", action="publish")
+    assert (draft.state, draft.source) == ("draft", "ຮ່າງ")
+    posts.edit(draft, writer, "ຮ່າງໃໝ່", action="publish")
+    assert (draft.state, draft.source) == (PENDING, "ຮ່າງໃໝ່")
+    own = posts.create_post(org, editor, "ຮ່າງຂອງບັນນາທິການ", action="draft")
+    posts.edit(own, editor, "ພ້ອມແລ້ວ", action="publish")
+    assert own.state == PUBLISHED and own.approved_by_id == editor.id

@@ -58,6 +58,32 @@ def _positive_int(name: str, default: int) -> int:
     return int(value)
 
 
+def _positive_number(name: str, default: float) -> float:
+    """A number setting (seconds or a count), failing loudly when it is not a positive number."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = type(default)(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise ConfigError(f"{name} must be a positive number, not {value!r}")
+    return number
+
+
+# Delivery worker tuning: (default, meaning). README lists them for operators.
+DELIVERY_SETTINGS = {
+    "HUB_DELIVERY_RETRY_BASE": (30.0, "first retry delay in seconds; doubles per attempt"),
+    "HUB_DELIVERY_PAUSE_BASE": (60.0, "first pause of a failing domain in seconds"),
+    "HUB_DELIVERY_BATCH": (250, "rows claimed per batch"),
+    "HUB_DELIVERY_CONCURRENCY": (1000, "requests in flight; twice as many rows may be claimed"),
+    "HUB_DELIVERY_PER_HOST": (8, "requests in flight to one host"),
+    "HUB_DELIVERY_TIMEOUT": (20.0, "total deadline of one POST, connect to last byte"),
+    "HUB_DELIVERY_LOCK": (0.0, "seconds a claim holds its rows; 0: three deadlines plus a minute"),
+}
+
+
 def load_config(overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment, then apply overrides."""
     env = os.environ
@@ -83,6 +109,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "HUB_MAIL_FROM": env.get("HUB_MAIL_FROM", f"hub@{domain.split(':')[0]}"),
         "HUB_ARGON2_TIME_COST": _positive_int("HUB_ARGON2_TIME_COST", 3),
         "HUB_ARGON2_MEMORY_KIB": _positive_int("HUB_ARGON2_MEMORY_KIB", 65536),
+        **{name: _positive_number(name, default) for name, (default, _) in DELIVERY_SETTINGS.items()},
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

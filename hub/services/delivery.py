@@ -2,7 +2,6 @@
 transaction, claim due rows for a worker, record the outcome of each attempt, and report it."""
 
 import json
-import os
 import random
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -13,6 +12,7 @@ from sqlalchemy import and_, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from federation import vocab
 from hub.extensions import db
 from hub.models import Actor, Delivery, DomainState, Follow, OutgoingActivity
 from hub.models.activity import DONE, FAILED, GONE, QUEUED
@@ -27,22 +27,9 @@ MAX_AGE = timedelta(days=3, hours=12)
 # Domain pauses after network failures: 60 s doubling to a 6 h ceiling.
 PAUSE_BASE_SECONDS = 60.0
 PAUSE_CAP_SECONDS = 6 * 3600.0
-DEFAULT_PORTS = {"http": 80, "https": 443}
-DEFAULTS = {
-    "HUB_DELIVERY_RETRY_BASE": RETRY_BASE_SECONDS,  # first retry delay; doubles per attempt
-    "HUB_DELIVERY_PAUSE_BASE": PAUSE_BASE_SECONDS,  # first pause of a failing domain
-    "HUB_DELIVERY_BATCH": 250,  # rows claimed per batch (several batches are in flight)
-    "HUB_DELIVERY_CONCURRENCY": 1000,  # requests in flight; twice as many rows may be claimed
-    "HUB_DELIVERY_PER_HOST": 8,  # requests in flight to one host
-    "HUB_DELIVERY_TIMEOUT": 20.0,  # total deadline of one POST, connect to last byte
-    "HUB_DELIVERY_LOCK": 0.0,  # seconds a claim holds its rows; 0: three deadlines plus a minute
-}
-
-
 def setting(name: str) -> float:
-    """A delivery setting from the app config, else the environment, else its default."""
-    value = current_app.config.get(name, os.environ.get(name))
-    return type(DEFAULTS[name])(value) if value not in (None, "") else DEFAULTS[name]
+    """A delivery setting (HUB_DELIVERY_*), parsed and checked once in hub.config."""
+    return current_app.config[name]
 
 
 # PostgreSQL NOTIFY channel that wakes idle workers when a transaction queued work.
@@ -51,29 +38,14 @@ WAKE_CHANNEL = "hub_work"
 
 # --- addresses ---------------------------------------------------------------------------------
 
-def normalise_host(host: str, port: int | None = None, scheme: str = "https") -> str:
-    """Lower-case, IDNA-encoded host without trailing dot, with its port unless it is the default."""
-    host = (host or "").strip().rstrip(".").lower()
-    if not host:
-        raise ValueError("empty host")
-    if ":" in host:  # an IPv6 literal
-        host = f"[{host}]"
-    else:
-        host = host.encode("idna").decode("ascii")
-    if port is not None and port != DEFAULT_PORTS.get(scheme):
-        return f"{host}:{port}"
-    return host
-
-
 def inbox_domain(inbox: str) -> str | None:
     """The normalised host[:port] of an http(s) inbox URL, or None when the URL is unusable."""
     try:
-        parts = urlsplit(inbox)
-        if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        if urlsplit(inbox).scheme not in ("http", "https"):
             return None
-        return normalise_host(parts.hostname, parts.port, parts.scheme)
-    except (ValueError, UnicodeError):
+    except ValueError:
         return None
+    return vocab.host_of(inbox)
 
 
 def local_host() -> str:

@@ -27,7 +27,7 @@ $(VENV)/.test: $(VENV)/.runtime
 run: $(VENV)/.runtime
 	HUB_SCHEME=$${HUB_SCHEME:-http} bash scripts/run.sh
 
-## system-deps: from Debian's packages when missing: ICU, Chromium (browser tests), venv, Node.js/npm, curl (peers)
+## system-deps: from Debian's packages when missing: ICU, Chromium (browser tests), venv, Node.js/npm, curl (peers), wrk (bench)
 system-deps:
 	bash scripts/system-deps.sh --test
 
@@ -53,7 +53,8 @@ test: $(VENV)/.test system-deps peers lint
 	$(PY) -m pytest -q $(PYTEST_ARGS) tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$rc
 
-bench: $(VENV)/.test
+## bench: the performance benchmarks of issue 4, with their report (wrk installed by system-deps)
+bench: $(VENV)/.test system-deps
 	$(PY) -m bench
 
 clean:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs Debian packages the hub needs when they are missing: ICU for Lao word segmentation
 # (PyICU builds against it), a compiler, Python's venv; with `--test`, Chromium for the browser
-# tests and what the real peers need (Node.js and npm for their JSON-LD contexts, curl).
+# tests, what the real peers need (Node.js and npm for their JSON-LD contexts, curl) and wrk, the
+# load generator of `make bench` (its smoke mode runs in `make test`).
 set -euo pipefail
 need=()
 pkg-config --exists icu-uc 2>/dev/null || need+=(libicu-dev pkg-config)
@@ -12,6 +13,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v node >/dev/null 2>&1 || need+=(nodejs)
   command -v npm >/dev/null 2>&1 || need+=(npm)
   command -v curl >/dev/null 2>&1 || need+=(curl)
+  command -v wrk >/dev/null 2>&1 || need+=(wrk)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then

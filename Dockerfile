@@ -37,6 +37,7 @@ USER hub
 VOLUME ["/data"]
 EXPOSE 8000
 # no client addresses in the access log (DESIGN.md: privacy by default)
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--threads", "4", "--timeout", "60", \
+# workers, threads, preloading and timeout: gunicorn.conf.py (in /app, the working directory)
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", \
      "--access-logfile", "-", "--access-logformat", "%(m)s %(U)s %(s)s %(b)s %(L)ss", \
      "hub.wsgi:app"]

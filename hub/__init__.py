@@ -10,6 +10,7 @@ from hub.activitypub import bp as activitypub_bp
 from hub.cli import register_cli
 from hub.config import load_config
 from hub.extensions import babel, csrf, db, login_manager, migrate
+from hub.microcache import PublicCache
 from hub.web import bp as web_bp
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
     if app.config["HUB_TRUST_PROXY"]:  # behind N reverse proxies: their X-Forwarded-Proto/Host/For count
         hops = app.config["HUB_TRUST_PROXY"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
+    app.wsgi_app = PublicCache(app.wsgi_app, app.config["HUB_PUBLIC_CACHE_SECONDS"])
     db.init_app(app)
     migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)

@@ -110,6 +110,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "HUB_ARGON2_TIME_COST": _positive_int("HUB_ARGON2_TIME_COST", 3),
         "HUB_ARGON2_MEMORY_KIB": _positive_int("HUB_ARGON2_MEMORY_KIB", 65536),
         **{name: _positive_number(name, default) for name, (default, _) in DELIVERY_SETTINGS.items()},
+        "HUB_PUBLIC_CACHE_SECONDS": _positive_number("HUB_PUBLIC_CACHE_SECONDS", 5.0),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

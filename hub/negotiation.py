@@ -8,6 +8,8 @@ import json
 
 from flask import Response, request
 
+from hub import microcache
+
 AS_MEDIA_TYPE = "application/activity+json"
 AS_CONTENT_TYPE = "application/activity+json; charset=utf-8"
 LD_PROFILE = "https://www.w3.org/ns/activitystreams"
@@ -52,6 +54,7 @@ def activity_response(document: dict, status: int = 200, *, cache_seconds: int |
     vary(response)
     if cache_seconds is not None and status == 200:
         response.headers["Cache-Control"] = f"max-age={cache_seconds}, public"
+        microcache.allow()
     return response
 
 

@@ -8,6 +8,7 @@ client asks for ActivityStreams JSON, so these views only ever render HTML.
 from flask import Response, abort, current_app, render_template, request, send_from_directory
 from flask_babel import get_locale
 
+from hub import microcache
 from hub.extensions import db
 from hub.models import Actor, Post
 from hub.models.post import DELETED
@@ -36,6 +37,7 @@ def _bios(org: Actor) -> list[tuple[str, str]]:
 @bp.get("/")
 def home():
     """The instance's home page: its organisations and networks."""
+    microcache.allow()
     return render_template("public/home.html", orgs=orgs.local_orgs())
 
 
@@ -45,6 +47,7 @@ def profile(handle: str):
     org = _public_org(handle)
     before = request.args.get("before", type=int)
     items = posts.public_posts(org, limit=PAGE, before_id=before, include_unlisted=True)
+    microcache.allow()
     return render_template("public/profile.html", org=org, posts=items, bios=_bios(org),
                            acct=org.acct(urls.local_domain()),
                            older=items[-1].id if len(items) == PAGE else None)
@@ -61,6 +64,7 @@ def permalink(handle: str, post_id: int):
         abort(410)
     if not post.is_visible_publicly:
         abort(404)
+    microcache.allow()
     return render_template("public/permalink.html", org=org, post=post, replies=social.replies(post),
                            counts=social.counts(post))
 
@@ -69,6 +73,7 @@ def permalink(handle: str, post_id: int):
 def feed(handle: str):
     """The organisation's public posts as an Atom feed (newest 20)."""
     org = _public_org(handle)
+    microcache.allow()
     response = Response(feeds.atom_feed(org), mimetype="application/atom+xml")
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
@@ -77,6 +82,7 @@ def feed(handle: str):
 @bp.get("/tags/<path:name>")
 def tag(name: str):
     """Public posts of this hub with a hashtag."""
+    microcache.allow()
     return render_template("public/tag.html", name=name, posts=posts.tagged(name, limit=PAGE))
 
 

@@ -175,7 +175,7 @@ def _read_figures(web: Gunicorn, handle: str, base, seconds: int, cached: bool) 
 def read_path(smoke: bool, runs: int) -> list[Figure]:
     """Benchmark 3: actor JSON, outbox page 1 and the profile page under 64 connections, with the
     public cache as configured by default, then without it (reported, not judged)."""
-    seconds = 2 if smoke else 20
+    seconds = 1 if smoke else 20
     env = HubEnv()
     web = trivial = None
     try:

@@ -19,11 +19,9 @@ def test_every_benchmark_runs_in_smoke_mode_and_reports_its_figures(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert output.exists(), done.stdout[-3000:] + done.stderr[-3000:]
     report = json.loads(output.read_text())
-    errors = {name: why for name, why in report["skipped"].items() if not why.startswith("skipped: wrk")}
-    assert errors == {}, done.stdout[-3000:]
+    assert report["skipped"] == {}, done.stdout[-3000:]  # make test installs wrk (scripts/system-deps.sh)
     ran = {figure["bench"] for figure in report["figures"]}
-    expected = BENCHMARKS if "inbox" not in report["skipped"] else BENCHMARKS - {"inbox", "read", "memory"}
-    assert expected <= ran
+    assert BENCHMARKS <= ran
     for figure in report["figures"]:
         assert figure["value"] is not None and figure["target"], figure
         if figure["baseline"] is not None and figure["ratio"] is not None:

@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 CACHEABLE = "hub.public_cache"
 QUEUE_TABLES = frozenset({"inbox_items", "deliveries", "outgoing_activities", "domains", "notifications",
                           "audit_log"})
-MAX_BYTES = 32 * 1024 * 1024
+MAX_BYTES = 8 * 1024 * 1024  # per process: the hot pages of a busy moment, not the whole site
 KEY_HEADERS = ("PATH_INFO", "QUERY_STRING", "SCRIPT_NAME", "HTTP_HOST", "HTTP_ACCEPT",
                "HTTP_ACCEPT_LANGUAGE", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
                "HTTP_X_FORWARDED_PREFIX", "wsgi.url_scheme")
 _generation = 0
+_generation_lock = threading.Lock()
 _changed = "hub.public_cache_changed"
 
 
@@ -138,7 +139,8 @@ def _note_bulk_changes(state) -> None:
 def _clear_after_commit(session) -> None:
     global _generation
     if session.info.pop(_changed, False):
-        _generation += 1
+        with _generation_lock:
+            _generation += 1
 
 
 @event.listens_for(Session, "after_rollback")

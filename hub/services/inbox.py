@@ -1,29 +1,30 @@
 """Received activities: verified and stored by `receive` (the inbox endpoints), processed later
-by `process_due` (the worker), one stored InboxItem at a time, each in its own transaction.
+by `process_due` (the worker): each item in its own SAVEPOINT, committed together in batches.
 
 receive: JSON within limits (400), a draft-cavage signature verified with the signer's key
 (401; RFC 9421 too), the activity's actor equal to the key's owner (401), stored once by
-activity id (a replay answers 202 and changes nothing).
+activity id (a replay answers 202 and changes nothing). The look-ups on the way are cached a few
+seconds per process (inbox_cache) and the rows of concurrent requests are committed together
+(inbox_writer).
 """
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, update
 
 from federation import jsonld, signatures
 from federation.errors import MalformedDocument, SignatureError
 from hub import convert
 from hub.extensions import db
-from hub.models import Actor, DomainState, InboxItem
+from hub.models import Actor, InboxItem
 from hub.models.activity import DONE, FAILED, QUEUED
 from hub.models.base import utcnow
-from hub.services import inbox_content, inbox_follows, remote
+from hub.services import inbox_cache, inbox_content, inbox_follows, inbox_writer, remote
 from hub.services.inbox_common import Ignored, Rejected
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ FLOOD_RETRY_AFTER = 120
 MAX_ATTEMPTS = 6
 RETRY_BASE_SECONDS = 60
 LOCK_SECONDS = 300
+BATCH_COMMIT_SECONDS = 0.25  # processed items are committed together, at least this often
 JSON_TYPES = ("application/activity+json", "application/ld+json", "application/json")
 
 HANDLERS = {
@@ -87,38 +89,38 @@ def _json_content_type(headers: dict) -> bool:
     return value in JSON_TYPES
 
 
-def _verified_signer(method, path, query, headers, body) -> Actor:
-    """The actor whose key signed the request; SignatureError when no key verifies it."""
+def _verified_signer(method, path, query, headers, body, actor_uri: str) -> str:
+    """The id of the actor whose key signed the request; SignatureError when no key verifies it.
+
+    A key that verified a request from this actor within the last seconds is tried first; when
+    it does not verify, the key is looked up as before (database, then its origin once).
+    """
     key_id = signatures.key_id_of(headers)
+    keys = inbox_cache.cache()
+    cached = keys.key(key_id)
+    if cached is not None and cached[0] == actor_uri:
+        try:
+            signatures.verify_request(method, path, query, headers, body, cached[1])
+            return actor_uri
+        except SignatureError:
+            keys.forget_key(key_id)
     actor = remote.actor_for_key(key_id)
     if actor is None or not actor.public_key_pem:
         raise SignatureError("the signing key could not be resolved")
     old_pem = actor.public_key_pem
     try:
         signatures.verify_request(method, path, query, headers, body, old_pem)
-        return actor
     except SignatureError:
-        refreshed = remote.actor_for_key(key_id, refetch=True)
-        if refreshed is None or refreshed.public_key_pem == old_pem:
+        actor = remote.actor_for_key(key_id, refetch=True)
+        if actor is None or actor.public_key_pem == old_pem:
             raise
-    signatures.verify_request(method, path, query, headers, body, refreshed.public_key_pem)
-    return refreshed
+        signatures.verify_request(method, path, query, headers, body, actor.public_key_pem)
+    keys.remember_key(key_id, actor.uri, actor.public_key_pem)
+    return actor.uri
 
 
-def _flooding(actor_uri: str) -> bool:
-    """True when one server already has too many activities waiting to be processed."""
-    limit = current_app.config.get("HUB_INBOX_MAX_QUEUED_PER_DOMAIN", MAX_QUEUED_PER_DOMAIN)
-    parts = urlsplit(actor_uri)
-    prefix = f"{parts.scheme}://{parts.netloc}/".replace("%", r"\%").replace("_", r"\_")
-    waiting = (select(InboxItem.id).where(InboxItem.state == QUEUED,
-                                          InboxItem.actor_uri.like(prefix + "%", escape="\\"))
-               .limit(limit).subquery())
-    return (db.session.scalar(select(func.count()).select_from(waiting)) or 0) >= limit
-
-
-def _domain_blocked(actor_uri: str) -> bool:
-    host = convert.host_of(actor_uri)
-    return db.session.scalar(select(DomainState.blocked).where(DomainState.domain == host)) is True
+def _stored_already(activity_id: str) -> bool:
+    return db.session.scalar(select(InboxItem.id).where(InboxItem.activity_uri == activity_id)) is not None
 
 
 def receive(*, method: str, path: str, query: str, headers: dict, body: bytes,
@@ -136,31 +138,30 @@ def receive(*, method: str, path: str, query: str, headers: dict, body: bytes,
         activity_id, kind, actor_uri = _activity_fields(activity)
     except MalformedDocument as exc:
         return Received(400, str(exc))
-    if _domain_blocked(actor_uri):
+    host, state = convert.host_of(actor_uri), inbox_cache.cache()
+    if state.domain_blocked(host):
         return Received(403, "this server is blocked here")
-    if _flooding(actor_uri):
+    limit = current_app.config.get("HUB_INBOX_MAX_QUEUED_PER_DOMAIN", MAX_QUEUED_PER_DOMAIN)
+    if state.flooding(host, limit):
         return Received(429, "too many activities waiting from this server", FLOOD_RETRY_AFTER)
-    if db.session.scalar(select(InboxItem.id).where(InboxItem.activity_uri == activity_id)) is not None:
-        return Received(202, "already received")
     if kind == "Delete" and convert.id_of(activity.get("object")) == actor_uri \
             and remote.known_actor(actor_uri) is None:
         return Received(202, "unknown actor deleted")  # nothing to do, and its key is gone
     try:
-        signer = _verified_signer(method, path, query, headers, body)
+        signer = _verified_signer(method, path, query, headers, body, actor_uri)
     except SignatureError as exc:
         db.session.commit()  # keep what was learnt about keys
+        if _stored_already(activity_id):
+            return Received(202, "already received")  # a late replay of what we have
         return Received(401, str(exc))
-    if signer.uri != actor_uri:
-        db.session.commit()
+    db.session.commit()  # an actor or key fetched while verifying (nothing when cached)
+    if signer != actor_uri:
         return Received(401, "the activity's actor is not the signer")
-    item = InboxItem(activity_uri=activity_id, type=kind, actor_uri=actor_uri,
-                     payload=json.dumps(activity, ensure_ascii=False), state=QUEUED)
-    db.session.add(item)
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        return Received(202, "already received")
+    now = utcnow()
+    inbox_writer.store({"activity_uri": activity_id, "type": kind, "actor_uri": actor_uri,
+                        "payload": json.dumps(activity, ensure_ascii=False), "state": QUEUED,
+                        "attempts": 0, "next_attempt_at": now, "received_at": now, "error": ""})
+    state.stored(host)
     return Received(202)
 
 
@@ -200,50 +201,78 @@ def dispatch(activity: dict, actor: Actor) -> None:
     handler(activity, actor)
 
 
-def process_item(item_id: int) -> str:
-    """Process one stored activity in its own transaction; returns its new state."""
-    item = db.session.get(InboxItem, item_id)
-    if item is None or item.state != QUEUED:
-        return item.state if item else DONE
-    error, state = "", DONE
+def _run_handler(payload: str, actor_uri: str, actors: dict) -> tuple[str, str]:
+    """Run one activity's handler inside a SAVEPOINT; (new state, error). A failure undoes only
+    this activity's changes."""
     try:
-        actor = remote.known_actor(item.actor_uri)
-        if actor is None or actor.is_local:
-            raise Rejected("unknown or local actor")
-        dispatch(json.loads(item.payload), actor)
-        db.session.flush()
+        with db.session.begin_nested():
+            if actor_uri not in actors:
+                actors[actor_uri] = remote.known_actor(actor_uri)
+            actor = actors[actor_uri]
+            if actor is None or actor.is_local:
+                raise Rejected("unknown or local actor")
+            dispatch(json.loads(payload), actor)
     except Ignored as exc:
-        db.session.rollback()
-        error = f"ignored: {exc}"
+        return DONE, f"ignored: {exc}"
     except Rejected as exc:
-        db.session.rollback()
-        error, state = f"rejected: {exc}", FAILED
+        return FAILED, f"rejected: {exc}"
     except remote.FetchError as exc:
-        db.session.rollback()
-        error, state = f"retry: {exc}", QUEUED
+        return QUEUED, f"retry: {exc}"
     except Exception as exc:  # a bug must not stop the worker: keep the item for inspection
-        db.session.rollback()
-        log.exception("inbox item %s failed", item_id)
-        error, state = f"error: {type(exc).__name__}: {exc}", QUEUED
-    item = db.session.get(InboxItem, item_id)
-    item.attempts += 1
-    item.locked_until = None
-    item.error = error[:2000]
+        log.exception("inbox item failed")
+        return QUEUED, f"error: {type(exc).__name__}: {exc}"
+    return DONE, ""
+
+
+def _outcome(item_id: int, attempts: int, next_attempt_at, state: str, error: str) -> dict:
+    attempts += 1
+    now = utcnow()
     if state == QUEUED:
-        if item.attempts >= MAX_ATTEMPTS:
+        if attempts >= MAX_ATTEMPTS:
             state = FAILED
         else:
-            item.next_attempt_at = utcnow() + timedelta(seconds=RETRY_BASE_SECONDS * 2 ** (item.attempts - 1))
-    item.state = state
-    if state != QUEUED:
-        item.processed_at = utcnow()
+            next_attempt_at = now + timedelta(seconds=RETRY_BASE_SECONDS * 2 ** (attempts - 1))
+    return {"id": item_id, "attempts": attempts, "locked_until": None, "error": error[:2000], "state": state,
+            "next_attempt_at": next_attempt_at, "processed_at": None if state == QUEUED else now}
+
+
+def _record(outcomes: list[dict]) -> None:
+    if outcomes:
+        db.session.execute(update(InboxItem), outcomes)
     db.session.commit()
-    return state
+
+
+def process_items(item_ids: list[int]) -> dict[int, str]:
+    """Process claimed items, each in a SAVEPOINT, committing together every BATCH_COMMIT_SECONDS;
+    returns each item's new state."""
+    rows = db.session.execute(select(InboxItem.id, InboxItem.state, InboxItem.actor_uri, InboxItem.payload,
+                                     InboxItem.attempts, InboxItem.next_attempt_at)
+                              .where(InboxItem.id.in_(item_ids)).order_by(InboxItem.id)).all()
+    states = {item_id: DONE for item_id in item_ids}
+    outcomes, actors, started = [], {}, time.monotonic()
+    for item_id, state, actor_uri, payload, attempts, next_attempt_at in rows:
+        if state != QUEUED:
+            states[item_id] = state
+            continue
+        outcome = _outcome(item_id, attempts, next_attempt_at, *_run_handler(payload, actor_uri, actors))
+        outcomes.append(outcome)
+        states[item_id] = outcome["state"]
+        if time.monotonic() - started > BATCH_COMMIT_SECONDS:
+            _record(outcomes)
+            outcomes, actors, started = [], {}, time.monotonic()
+    _record(outcomes)
+    return states
+
+
+def process_item(item_id: int) -> str:
+    """Process one stored activity in its own transaction; returns its new state."""
+    return process_items([item_id])[item_id]
 
 
 def process_due(limit: int = 200) -> int:
     """Claim and process up to `limit` due inbox items; returns how many were processed."""
     ids = claim_due(limit)
-    for item_id in ids:
-        process_item(item_id)
+    if ids:
+        process_items(ids)
+        inbox_cache.cache().forget_waiting()
     return len(ids)

@@ -10,7 +10,7 @@ from hub.extensions import db
 from hub.models import Actor, Block, Boost, Follow, Like, Notification, Post, Report
 from hub.models.base import utcnow
 from hub.models.post import DELETED
-from hub.services import notifications, remote
+from hub.services import delivery, notifications, remote
 from hub.services.inbox_common import (
     Ignored,
     Rejected,
@@ -59,9 +59,22 @@ def _local_recipients(note: convert.RemoteNote) -> list[Actor]:
     return found
 
 
+def _points_here(document: dict) -> bool:
+    """True when the note's reply target, recipients or tags name anything on this hub (a cheap
+    test before sanitising: most notes a hub receives concern none of its organisations)."""
+    here = delivery.local_host()
+    tags = [tag.get("href") for tag in convert.as_list(document.get("tag")) if isinstance(tag, dict)]
+    candidates = [convert.id_of(document.get("inReplyTo")), *convert.ids_of(document.get("to")),
+                  *convert.ids_of(document.get("cc")), *tags]
+    return any(isinstance(uri, str) and convert.host_of(uri) == here for uri in candidates)
+
+
 def on_create(activity: dict, actor: Actor) -> None:
     """Store a reply to one of our posts or a note mentioning one of our organisations."""
-    note = _parse_note(_note_document(activity, actor), actor)
+    document = _note_document(activity, actor)
+    if isinstance(document, dict) and not _points_here(document):
+        raise Ignored("neither a reply to our posts nor a mention of our organisations")
+    note = _parse_note(document, actor)
     parent = local_post(note.in_reply_to)
     mentioned = _local_recipients(note)
     if parent is None and not mentioned:

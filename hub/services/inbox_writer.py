@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 
+import psycopg
 from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,6 +29,18 @@ WAIT_SECONDS = 5.0
 IDLE_EXIT_SECONDS = 10.0
 _EXTENSION = "hub.inbox_writer"
 _TABLE = InboxItem.__table__
+# One statement, so one round trip and one commit per batch: the rows (duplicates ignored), then
+# a NOTIFY that wakes idle workers.
+GROUP_INSERT = f"""
+WITH stored AS (
+  INSERT INTO inbox_items (activity_uri, type, actor_uri, payload, state, attempts, next_attempt_at,
+                           received_at, error)
+  SELECT uri, kind, actor, payload, 'queued', 0, %(now)s, %(now)s, ''
+  FROM unnest(%(uris)s::text[], %(kinds)s::text[], %(actors)s::text[], %(payloads)s::text[])
+       AS batch(uri, kind, actor, payload)
+  ON CONFLICT (activity_uri) DO NOTHING RETURNING 1)
+SELECT count(*), pg_notify('{WAKE_CHANNEL}', '') FROM stored
+"""
 _create_lock = threading.Lock()
 
 
@@ -53,6 +66,7 @@ class GroupWriter:
         self.cond = threading.Condition()
         self.waiting: list[_Pending] = []
         self.thread: threading.Thread | None = None
+        self.conn: psycopg.Connection | None = None
         self.batches = 0
 
     def store(self, row: dict) -> bool:
@@ -72,6 +86,7 @@ class GroupWriter:
                 while not self.waiting:
                     if not self.cond.wait(IDLE_EXIT_SECONDS) and not self.waiting:
                         self.thread = None
+                        self._disconnect()
                         return
                 batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
             ok = self._write([p.row for p in batch])
@@ -81,14 +96,27 @@ class GroupWriter:
 
     def _write(self, rows: list[dict]) -> bool:
         try:
-            with self.engine.begin() as conn:
-                conn.execute(insert_ignoring_duplicates(self.engine.dialect.name), rows)
-                conn.execute(text(f"NOTIFY {WAKE_CHANNEL}"))
+            if self.conn is None or self.conn.closed:
+                url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+                self.conn = psycopg.connect(url, autocommit=True)
+            self.conn.execute(GROUP_INSERT, {
+                "now": rows[0]["received_at"], "uris": [r["activity_uri"] for r in rows],
+                "kinds": [r["type"] for r in rows], "actors": [r["actor_uri"] for r in rows],
+                "payloads": [r["payload"] for r in rows]})
             self.batches += 1
             return True
         except Exception:  # each request then writes its own row and meets its own error
             log.exception("group commit of %d inbox rows failed; writing them one by one", len(rows))
+            self._disconnect()
             return False
+
+    def _disconnect(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:  # already broken: nothing more to release
+                log.debug("closing the inbox writer's connection failed", exc_info=True)
+            self.conn = None
 
 
 def writer() -> GroupWriter | None:

@@ -9,7 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from hub.activitypub import bp as activitypub_bp
 from hub.cli import register_cli
 from hub.config import load_config
-from hub.extensions import babel, csrf, db, login_manager, migrate
+from hub.extensions import PendingMigrate, babel, csrf, db, login_manager
 from hub.microcache import PublicCache
 from hub.web import bp as web_bp
 
@@ -36,7 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     app.wsgi_app = PublicCache(app.wsgi_app, app.config["HUB_PUBLIC_CACHE_SECONDS"])
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(REPO_ROOT / "migrations"), render_as_batch=True)
+    PendingMigrate(app, directory=str(REPO_ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

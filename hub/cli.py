@@ -1,4 +1,5 @@
-"""The `hub` command (DESIGN.md §4): operators' and scripts' way into the domain services."""
+"""The `hub` command (DESIGN.md §4): operators' and scripts' way into the domain services.
+(`hub worker` and `hub db` are added by hub/console.py, so web processes never import them.)"""
 
 import secrets
 import sys
@@ -7,7 +8,6 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from hub import worker
 from hub.extensions import db
 from hub.models.post import VISIBILITIES
 from hub.services import ServiceError, orgs, posts, social, users
@@ -205,18 +205,6 @@ def boost_command(handle, post_url):
     click.echo(boost.uri)
 
 
-@click.command("worker")
-@click.option("--once", is_flag=True, help="Drain what is due now, then exit.")
-@with_appcontext
-def worker_command(once):
-    """Run deliveries and inbox processing."""
-    if once:
-        stats = worker.run_once()
-        click.echo(" ".join(f"{k}={v}" for k, v in stats.items()))
-    else:
-        worker.run_forever()
-
-
 @click.command("demo")
 @with_appcontext
 def demo_command():
@@ -236,7 +224,7 @@ def demo_command():
 
 
 COMMANDS = (demo_command, org_group, network_group, user_group, post_command, follow_command,
-            worker_command, post_edit_command, post_delete_command, boost_command)
+            post_edit_command, post_delete_command, boost_command)
 
 
 def register_cli(app: Flask) -> None:

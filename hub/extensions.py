@@ -1,8 +1,10 @@
 """Flask extensions, created unbound and initialised in the app factory."""
 
+import importlib
+
+from flask import Flask
 from flask_babel import Babel
 from flask_login import LoginManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
@@ -24,7 +26,22 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+
+
+class PendingMigrate:
+    """Stands in app.extensions["migrate"] until a migration runs (`hub db …`, tests, the bench),
+    then binds Flask-Migrate: it imports Alembic, ~12 MB in every process, which the web and
+    delivery workers never use (issue 4)."""
+
+    def __init__(self, app: Flask, **options):
+        self.app, self.options = app, options
+        app.extensions["migrate"] = self
+
+    def __getattr__(self, name: str):
+        # Imported by name, late, for memory: only processes that migrate load Alembic.
+        flask_migrate = importlib.import_module("flask_migrate")
+        flask_migrate.Migrate().init_app(self.app, db, **self.options)  # replaces this stand-in
+        return getattr(self.app.extensions["migrate"], name)

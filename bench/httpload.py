@@ -96,6 +96,11 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
+def pss_breakdown(pids: dict[str, int]) -> dict[str, int]:
+    """PSS in kB of each named process, all read at the same moment."""
+    return {name: pss_kb(pid) for name, pid in pids.items()}
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time a process has used."""
     try:

@@ -3,8 +3,10 @@
 from flask import Response, abort, request
 
 from hub.activitypub import bp
-from hub.negotiation import activity_response
+from hub.negotiation import AS_CONTENT_TYPE, activity_response
 from hub.services import documents, inbox
+
+NO_REASON_HEADERS = (("Vary", "Accept"),)
 
 
 def _receive(handle: str | None) -> Response:
@@ -23,8 +25,9 @@ def _receive(handle: str | None) -> Response:
 
 
 def _status(status: int, reason: str = "") -> Response:
-    document = {"status": status, "reason": reason} if reason else {}
-    return activity_response(document, status, cache_seconds=None)
+    if not reason:  # the usual 202: what activity_response({}) answers, built directly
+        return Response(b"{}", status=status, content_type=AS_CONTENT_TYPE, headers=NO_REASON_HEADERS)
+    return activity_response({"status": status, "reason": reason}, status, cache_seconds=None)
 
 
 @bp.post("/inbox")

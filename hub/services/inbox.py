@@ -186,9 +186,9 @@ def receive(*, method: str, path: str, query: str, headers: dict, body: bytes,
         db.session.commit()  # keep an actor or key fetched while verifying
         if signer != actor_uri:
             return Received(401, "the activity's actor is not the signer")
-    now = utcnow()
+    now = utcnow()  # the payload is the body as received: the strict parser just accepted it
     inbox_writer.store({"activity_uri": activity_id, "type": kind, "actor_uri": actor_uri,
-                        "payload": json.dumps(activity, ensure_ascii=False), "state": QUEUED,
+                        "payload": body.decode("utf-8-sig"), "state": QUEUED,
                         "attempts": 0, "next_attempt_at": now, "received_at": now, "error": ""})
     state.stored(host)
     return Received(202)

@@ -5,6 +5,7 @@ WEB_CONCURRENCY (or HUB_WEB_WORKERS) processes, HUB_WEB_THREADS threads each. Th
 once in the master before forking (preload), so the workers share its memory pages.
 """
 
+import gc
 import os
 import sys
 
@@ -25,6 +26,37 @@ threads = _count("HUB_WEB_THREADS", default=4)
 worker_class = "gthread"
 preload_app = True
 timeout = 60
+
+
+def when_ready(server):
+    """Before forking, do once in the master what each worker would otherwise repeat on its first
+    requests (SQLAlchemy mappers, the URL router, translations, compiled templates), so the result
+    is shared with the workers rather than built in each (issue 4: about 10 MB less in all)."""
+    app = getattr(server.app, "callable", None)
+    if not hasattr(app, "url_map"):  # not a preloaded Flask app
+        return
+    app.url_map.update()
+    for name in app.jinja_env.list_templates(extensions=("html", "xml", "txt")):
+        app.jinja_env.get_template(name)
+    if "sqlalchemy" in app.extensions:
+        from sqlalchemy.orm import configure_mappers  # already imported by the app
+
+        configure_mappers()
+    if "babel" in app.extensions:
+        import flask_babel  # already imported by the app
+
+        with app.app_context():
+            languages = {str(locale) for locale in app.extensions["babel"].instance.list_translations()}
+        for language in languages:
+            with app.test_request_context(headers={"Accept-Language": language}):
+                flask_babel.get_translations()
+
+
+def pre_fork(server, worker):
+    """Freeze what the preloaded app allocated: the workers' garbage collector then leaves those
+    objects alone, so it does not write to (and so copy) the pages they share with the master."""
+    gc.collect()
+    gc.freeze()
 
 
 def post_fork(server, worker):

@@ -5,7 +5,6 @@ processes (`gunicorn hub.wsgi:app`) never import the delivery machinery (aiohttp
 memory, issue 4. Alembic is imported only when `hub db` runs, not by `hub worker` either.
 """
 
-import importlib
 
 import click
 from flask.cli import FlaskGroup, with_appcontext
@@ -34,7 +33,7 @@ class MigrationCommands(click.Group):
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Take Flask-Migrate's group options, callback and commands, then parse as it would."""
         # Imported by name, late, for memory: Alembic is ~12 MB that `hub worker` never needs.
-        commands = importlib.import_module("flask_migrate.cli").db
+        from flask_migrate.cli import db as commands
         self.params, self.callback, self.commands = commands.params, commands.callback, commands.commands
         return super().parse_args(ctx, args)
 

@@ -1,6 +1,5 @@
 """Flask extensions, created unbound and initialised in the app factory."""
 
-import importlib
 
 from flask import Flask
 from flask_babel import Babel
@@ -42,6 +41,6 @@ class PendingMigrate:
 
     def __getattr__(self, name: str):
         # Imported by name, late, for memory: only processes that migrate load Alembic.
-        flask_migrate = importlib.import_module("flask_migrate")
+        import flask_migrate
         flask_migrate.Migrate().init_app(self.app, db, **self.options)  # replaces this stand-in
         return getattr(self.app.extensions["migrate"], name)

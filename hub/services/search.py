@@ -1,6 +1,5 @@
 """Full-text search over public posts; Lao is segmented into words with ICU before indexing."""
 
-import importlib
 import unicodedata
 
 from sqlalchemy import delete, func, select
@@ -21,7 +20,7 @@ def segment(text: str) -> list[str]:
     """Split text into distinct, case-folded words (ICU's dictionary segmentation for Lao)."""
     # PyICU by name, on first use, for memory (issue 4): ICU maps ~8 MB that processes that neither
     # publish nor search (the delivery worker, most web workers at rest) never touch.
-    icu = importlib.import_module("icu")
+    import icu
 
     text = unicodedata.normalize("NFC", text or "")
     breaker = icu.BreakIterator.createWordInstance(icu.Locale("lo"))

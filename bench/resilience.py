@@ -71,7 +71,7 @@ def broken(smoke: bool, context: dict) -> list[Figure]:
         behaviours.update({a: Behaviour(script=[UNAVAILABLE], retry_after=RETRY_AFTER)
                            for a in plan["unavailable"]})
         sink = SinkProcess(behaviours)  # the refused servers have nothing listening
-        start_workers(env, **settings)
+        workers = start_workers(env, **settings)
         warm_up(network, plan["healthy"][0], sink)
         healthy_keys = set().union(*(network.paths_of(a) for a in plan["healthy"]))
         started = time.time()
@@ -104,6 +104,12 @@ def broken(smoke: bool, context: dict) -> list[Figure]:
         _wait(lambda: healthy_keys <= set(_first_ok(sink.stats(True)["events"], second)), 60)
         # long enough for the probe window and the next pause to end: each dead host is tried again
         time.sleep(settings["HUB_DELIVERY_TIMEOUT"] + 5 + settings["HUB_DELIVERY_PAUSE_BASE"] * 2.5)
+        # stopped workers finish the probes in flight and start none: every connection counted
+        # below belongs to a round whose failure is recorded
+        for proc in workers:
+            proc.terminate()
+        for proc in workers:
+            proc.wait(settings["HUB_DELIVERY_TIMEOUT"] + 30)
         after, rounds = sink.stats(True)["connections"], _failures(dead)
         rounds = {d: max(rounds.get(d, 0) - rounds_before.get(d, 0), 1) for d in dead}  # probe rounds seen
         silent = [f"{h}:{p}" for h, p in plan["silent"]]

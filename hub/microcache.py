@@ -14,8 +14,8 @@ import time
 from collections import OrderedDict
 
 from flask import request
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+
+from hub import changes
 
 CACHEABLE = "hub.public_cache"
 QUEUE_TABLES = frozenset({"inbox_items", "deliveries", "outgoing_activities", "domains", "notifications",
@@ -24,19 +24,12 @@ MAX_BYTES = 8 * 1024 * 1024  # per process: the hot pages of a busy moment, not 
 KEY_HEADERS = ("PATH_INFO", "QUERY_STRING", "SCRIPT_NAME", "HTTP_HOST", "HTTP_ACCEPT",
                "HTTP_ACCEPT_LANGUAGE", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST",
                "HTTP_X_FORWARDED_PREFIX", "wsgi.url_scheme")
-_generation = 0
-_generation_lock = threading.Lock()
-_changed = "hub.public_cache_changed"
+_PUBLIC_DATA = changes.counter(lambda table: table not in QUEUE_TABLES)
 
 
 def allow() -> None:
     """Mark this request's answer as the same for every anonymous reader (kept only if 200)."""
     request.environ[CACHEABLE] = True
-
-
-def generation() -> int:
-    """The number of commits in this process so far that changed what public pages show."""
-    return _generation
 
 
 class PublicCache:
@@ -71,8 +64,8 @@ class PublicCache:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            expires, made_in, answer = entry
-            if expires < time.monotonic() or made_in != _generation:
+            expires, made_in, answer, _ = entry
+            if expires < time.monotonic() or made_in != _PUBLIC_DATA.value:
                 self._drop(key)
                 return None
             self._entries.move_to_end(key)
@@ -85,7 +78,7 @@ class PublicCache:
             started["status"], started["headers"] = status, headers
             return start_response(status, headers, exc_info)
 
-        made_in = _generation
+        made_in = _PUBLIC_DATA.value
         result = self.app(environ, remember)
         if not environ.get(CACHEABLE) or not started.get("status", "").startswith("200 "):
             return result
@@ -95,12 +88,12 @@ class PublicCache:
             if hasattr(result, "close"):
                 result.close()
         if not any(name.lower() == "set-cookie" for name, _ in started["headers"]):
-            self._store(key, (time.monotonic() + self.seconds, made_in,
-                              (started["status"], tuple(started["headers"]), body)))
+            answer = (started["status"], tuple(started["headers"]), body)
+            self._store(key, (time.monotonic() + self.seconds, made_in, answer, len(body) + 512))
         return [body]
 
     def _store(self, key: tuple, entry) -> None:
-        size = len(entry[2][2]) + 512
+        size = entry[3]
         if size > self.max_bytes // 16:
             return
         with self._lock:
@@ -113,36 +106,4 @@ class PublicCache:
     def _drop(self, key: tuple) -> None:
         entry = self._entries.pop(key, None)
         if entry is not None:
-            self._bytes -= len(entry[2][2]) + 512
-
-
-def _changes_public_data(tables) -> bool:
-    return any(name not in QUEUE_TABLES for name in tables)
-
-
-@event.listens_for(Session, "after_flush")
-def _note_flushed_changes(session, _context) -> None:
-    tables = {getattr(obj, "__tablename__", "") for obj in (*session.new, *session.dirty, *session.deleted)}
-    if _changes_public_data(tables):
-        session.info[_changed] = True
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _note_bulk_changes(state) -> None:
-    if state.is_insert or state.is_update or state.is_delete:
-        table = getattr(state.statement, "table", None)
-        if table is None or _changes_public_data({getattr(table, "name", "")}):
-            state.session.info[_changed] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _clear_after_commit(session) -> None:
-    global _generation
-    if session.info.pop(_changed, False):
-        with _generation_lock:
-            _generation += 1
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_rolled_back(session) -> None:
-    session.info.pop(_changed, None)
+            self._bytes -= entry[3]

@@ -14,10 +14,9 @@ import time
 from collections import defaultdict
 
 from flask import current_app
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
-from hub import convert
+from hub import changes, convert
 from hub.extensions import db
 from hub.models import DomainState, InboxItem
 from hub.models.activity import QUEUED
@@ -27,7 +26,7 @@ FLOOD_SECONDS = 1.0
 KEY_SECONDS = 5.0
 MAX_KEYS = 10_000
 _EXTENSION = "hub.inbox_cache"
-_generation = 0  # bumped by a commit in this process that changed a domain's block
+_DOMAIN_STATES = changes.counter(lambda table: table == DomainState.__tablename__)
 
 
 class InboxCache:
@@ -49,8 +48,8 @@ class InboxCache:
     def domain_blocked(self, host: str) -> bool:
         """True when the domain is blocked here (the list re-read every BLOCKED_SECONDS)."""
         now = time.monotonic()
-        if now >= self.blocked_until or self.blocked_generation != _generation:
-            generation = _generation
+        if now >= self.blocked_until or self.blocked_generation != _DOMAIN_STATES.value:
+            generation = _DOMAIN_STATES.value
             blocked = frozenset(db.session.scalars(select(DomainState.domain)
                                                    .where(DomainState.blocked.is_(True))))
             self.blocked, self.blocked_generation = blocked, generation
@@ -127,29 +126,3 @@ def cache() -> InboxCache:
     if found is None:
         found = extensions.setdefault(_EXTENSION, InboxCache())
     return found
-
-
-@event.listens_for(Session, "after_flush")
-def _note_domain_changes(session, _context) -> None:
-    if any(isinstance(obj, DomainState) for obj in (*session.new, *session.dirty, *session.deleted)):
-        session.info[_EXTENSION] = True
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _note_bulk_domain_changes(state) -> None:
-    if state.is_update or state.is_delete or state.is_insert:
-        table = getattr(state.statement, "table", None)
-        if getattr(table, "name", "") == DomainState.__tablename__:
-            state.session.info[_EXTENSION] = True
-
-
-@event.listens_for(Session, "after_commit")
-def _reread_blocks_after_commit(session) -> None:
-    global _generation
-    if session.info.pop(_EXTENSION, False):
-        _generation += 1
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_rolled_back(session) -> None:
-    session.info.pop(_EXTENSION, None)

@@ -205,9 +205,15 @@ def _signature_value(headers: dict[str, str]) -> str:
     return value
 
 
+def signature_params(headers) -> dict:
+    """The parsed Signature header of a request (parse_signature_header); SignatureError when the
+    request is unsigned or the header malformed. Parse once, then pass it to verify_request."""
+    return parse_signature_header(_signature_value(lower_headers(headers)))
+
+
 def key_id_of(headers) -> str:
     """The keyId of a signed request, to know which key to fetch; SignatureError otherwise."""
-    return parse_signature_header(_signature_value(lower_headers(headers)))["keyId"]
+    return signature_params(headers)["keyId"]
 
 
 def _check_time(params: dict, headers: dict[str, str], now: float, max_skew: float) -> None:
@@ -270,10 +276,13 @@ def _signing_text(params: dict, headers: dict[str, str], target: str) -> bytes:
 
 
 def verify_request(method: str, path: str, query: str, headers, body: bytes | None, public_key_pem, *,
-                   now: float | None = None, max_skew: float = MAX_SKEW) -> dict:
-    """Verify a draft-cavage signed request; returns the signature parameters or raises SignatureError."""
+                   now: float | None = None, max_skew: float = MAX_SKEW, params: dict | None = None) -> dict:
+    """Verify a draft-cavage signed request; returns the signature parameters or raises SignatureError.
+
+    `params`: the request's signature_params, when the caller parsed them already.
+    """
     headers = lower_headers(headers)
-    params = parse_signature_header(_signature_value(headers))
+    params = params or parse_signature_header(_signature_value(headers))
     signed = params["headers"]
     method = method.upper()
     if len(set(signed)) != len(signed):

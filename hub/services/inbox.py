@@ -10,7 +10,6 @@ seconds per process (inbox_cache) and the rows of concurrent requests are commit
 
 import json
 import logging
-import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,8 +35,6 @@ MAX_ATTEMPTS = 6
 RETRY_BASE_SECONDS = 60
 LOCK_SECONDS = 300
 BATCH_COMMIT_SECONDS = 0.25  # processed items are committed together, at least this often
-_HOSTS: dict[str, str] = {}
-_KEY_ID = re.compile(r'(?:^|,)\s*keyId="([^"]*)"')
 JSON_TYPES = ("application/activity+json", "application/ld+json", "application/json")
 
 HANDLERS = {
@@ -82,33 +79,9 @@ def _activity_fields(activity: dict) -> tuple[str, str, str]:
         raise MalformedDocument("the activity needs a type")
     if not actor or not actor.startswith(("http://", "https://")) or len(actor) > 2048:
         raise MalformedDocument("the activity needs an actor")
-    if not _same_host(activity_id, actor):
+    if convert.host_of(activity_id) != convert.host_of(actor):
         raise MalformedDocument("the activity's id is not on its actor's server")
     return activity_id, kind, actor
-
-
-def _host(actor_uri: str) -> str:
-    """convert.host_of, remembered for actor ids (a few thousand servers post to a hub)."""
-    host = _HOSTS.get(actor_uri)
-    if host is None:
-        if len(_HOSTS) >= 50_000:
-            _HOSTS.clear()
-        host = _HOSTS[actor_uri] = convert.host_of(actor_uri)
-    return host
-
-
-def _same_host(uri: str, actor_uri: str) -> bool:
-    """True when the URI is on the actor's host; literally the same scheme://netloc/ is enough."""
-    end = actor_uri.find("/", actor_uri.find("//") + 2)
-    if end > 0 and uri.startswith(actor_uri[:end + 1]):
-        return True
-    return convert.host_of(uri) == _host(actor_uri)
-
-
-def _key_id(headers: dict) -> str:
-    """The signature's keyId (the verifier parses the header strictly again)."""
-    found = _KEY_ID.search(headers.get("signature") or "")
-    return found.group(1) if found else signatures.key_id_of(headers)
 
 
 def _json_content_type(headers: dict) -> bool:
@@ -123,12 +96,13 @@ def _verified_signer(method, path, query, headers, body, actor_uri: str) -> str 
     A key that verified a request from this actor within the last seconds is tried first; when
     it does not verify, the key is looked up as before (database, then its origin once).
     """
-    key_id = _key_id(headers)
+    params = signatures.signature_params(headers)
+    key_id = params["keyId"]
     keys = inbox_cache.cache()
     cached = keys.key(key_id)
     if cached is not None and cached[0] == actor_uri:
         try:
-            signatures.verify_request(method, path, query, headers, body, cached[1])
+            signatures.verify_request(method, path, query, headers, body, cached[1], params=params)
             return None
         except SignatureError:
             keys.forget_key(key_id)
@@ -137,12 +111,12 @@ def _verified_signer(method, path, query, headers, body, actor_uri: str) -> str 
         raise SignatureError("the signing key could not be resolved")
     old_pem = actor.public_key_pem
     try:
-        signatures.verify_request(method, path, query, headers, body, old_pem)
+        signatures.verify_request(method, path, query, headers, body, old_pem, params=params)
     except SignatureError:
         actor = remote.actor_for_key(key_id, refetch=True)
         if actor is None or actor.public_key_pem == old_pem:
             raise
-        signatures.verify_request(method, path, query, headers, body, actor.public_key_pem)
+        signatures.verify_request(method, path, query, headers, body, actor.public_key_pem, params=params)
     keys.remember_key(key_id, actor.uri, actor.public_key_pem)
     return actor.uri
 
@@ -166,7 +140,7 @@ def receive(*, method: str, path: str, query: str, headers: dict, body: bytes,
         activity_id, kind, actor_uri = _activity_fields(activity)
     except MalformedDocument as exc:
         return Received(400, str(exc))
-    host, state = _host(actor_uri), inbox_cache.cache()
+    host, state = convert.host_of(actor_uri), inbox_cache.cache()
     if state.domain_blocked(host):
         return Received(403, "this server is blocked here")
     limit = current_app.config.get("HUB_INBOX_MAX_QUEUED_PER_DOMAIN", MAX_QUEUED_PER_DOMAIN)

@@ -142,6 +142,16 @@ def test_headers_may_be_any_case_and_a_list_of_pairs(signer, keys):
     assert verify_post(list(headers.items()), keys)
 
 
+def test_parsed_once_the_signature_verifies_with_its_own_params_only(signer, keys):
+    headers = signer.sign("POST", INBOX, BODY)
+    params = sig.signature_params(headers)
+    assert params["keyId"] == KEY_ID
+    assert verify_post(headers, keys, params=params) == verify_post(headers, keys)
+    other = sig.signature_params(signer.sign("POST", INBOX, BODY + b" "))
+    with pytest.raises(SignatureError):  # the params really are what gets verified
+        verify_post(headers, keys, params=other)
+
+
 def test_key_id_of(signer):
     assert sig.key_id_of({"signature": signer.sign("POST", INBOX, BODY)["Signature"]}) == KEY_ID
     with pytest.raises(SignatureError, match="not signed"):

@@ -10,8 +10,10 @@ import os
 import sys
 
 
+# Not hub.config's parser: importing any hub module loads the whole app package into the master,
+# and this file also configures the bench's bare-Flask baseline (bench/trivial.py).
 def _count(*names: str, default: int) -> int:
-    """A positive whole number from the first of these variables that is set; exit with a clear message otherwise."""
+    """The first of these variables that is set, as a positive whole number; exit with a message if not."""
     for name in names:
         value = os.environ.get(name, "").strip()
         if value:

@@ -32,7 +32,7 @@ class MigrationCommands(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Take Flask-Migrate's group options, callback and commands, then parse as it would."""
-        # Imported by name, late, for memory: Alembic is ~12 MB that `hub worker` never needs.
+        # Imported late, for memory: Alembic is ~12 MB that `hub worker` never needs.
         from flask_migrate.cli import db as commands
         self.params, self.callback, self.commands = commands.params, commands.callback, commands.commands
         return super().parse_args(ctx, args)

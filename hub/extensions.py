@@ -40,7 +40,7 @@ class PendingMigrate:
         app.extensions["migrate"] = self
 
     def __getattr__(self, name: str):
-        # Imported by name, late, for memory: only processes that migrate load Alembic.
+        # Imported late, for memory: only processes that migrate load Alembic.
         import flask_migrate
         flask_migrate.Migrate().init_app(self.app, db, **self.options)  # replaces this stand-in
         return getattr(self.app.extensions["migrate"], name)

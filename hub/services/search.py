@@ -18,7 +18,7 @@ def _is_word(segment: str) -> bool:
 
 def segment(text: str) -> list[str]:
     """Split text into distinct, case-folded words (ICU's dictionary segmentation for Lao)."""
-    # PyICU by name, on first use, for memory (issue 4): ICU maps ~8 MB that processes that neither
+    # PyICU on first use, for memory (issue 4): ICU maps ~8 MB that processes that neither
     # publish nor search (the delivery worker, most web workers at rest) never touch.
     import icu
 

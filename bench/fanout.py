@@ -178,21 +178,15 @@ def run_large(smoke: bool, runs: int) -> list[Figure]:
     try:
         network = build("large", followers, servers, free_port(), first_octet=4)
         sink = SinkProcess({a: Behaviour() for a in network.addresses})
-        workers = start_workers(env, **WORKER_SETTINGS)
-        peak = PeakPss([proc.pid for proc in workers])
-        with peak:
-            results = [fan_out_once(network, sink, n, 300) for n in range(runs)]
+        start_workers(env, **WORKER_SETTINGS)
+        results = [fan_out_once(network, sink, n, 300) for n in range(runs)]
         seconds = median([r["seconds"] for r in results])
         floor = signing_floor(network)
         return [Figure("fanout", f"{followers:,} followers on {servers:,} servers", seconds, "s", "≤ 3 s",
                        seconds <= 3,
                        floor, f"signing floor ({len(network.expected)} signatures, one core)",
                        seconds / floor, [r["seconds"] for r in results],
-                       f"{len(network.expected)} distinct inboxes"),
-                Figure("memory", f"peak PSS of the delivery workers, {followers:,}-follower fan-out",
-                       peak.mb, "MB",
-                       "≤ 300 MB with the web workers (see memory at rest)", None,
-                       note=f"{len(workers)} worker processes, sampled every 50 ms")]
+                       f"{len(network.expected)} distinct inboxes")]
     finally:
         if sink:
             sink.close()

@@ -4,6 +4,7 @@ its latency percentiles and Lua scripts, and per-process CPU and memory (PSS) fr
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -128,50 +129,67 @@ def _seconds(value: str) -> float:
     return float(number) * UNITS[unit]
 
 
-def wrk(url: str, *, connections: int, seconds: float, threads: int = 2, script: str | None = None,
-        headers: dict | None = None, timeout: str = "10s") -> WrkResult:
-    """Run wrk with --latency and parse its report."""
+def _wrk_binary() -> str:
     binary = shutil.which("wrk")
     if binary is None:
         raise Unavailable("wrk is not installed (apt-get install -y wrk)")
-    args = [binary, f"-t{min(threads, connections)}", f"-c{connections}", f"-d{max(int(round(seconds)), 1)}s",
-            "--latency", "--timeout", timeout]
+    return binary
+
+
+def _socket_errors(output: str) -> int:
+    found = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return sum(int(n) for n in found.groups()) if found else 0
+
+
+def _report(output: str) -> WrkResult:
+    """wrk's --latency report: rate, p50, p99, requests, socket errors, non-2xx answers."""
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return WrkResult(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+                     _seconds(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
+                     _seconds(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
+                     int(re.search(r"(\d+) requests in", output).group(1)), _socket_errors(output),
+                     int(non_2xx.group(1)) if non_2xx else 0, output)
+
+
+def wrk(url: str, *, connections: int, seconds: float, threads: int = 2, script: str | None = None,
+        headers: dict | None = None, timeout: str = "10s") -> WrkResult:
+    """Run wrk with --latency and parse its report."""
+    args = [_wrk_binary(), f"-t{min(threads, connections)}", f"-c{connections}",
+            f"-d{max(int(round(seconds)), 1)}s", "--latency", "--timeout", timeout]
     for name, value in (headers or {}).items():
         args += ["-H", f"{name}: {value}"]
     if script:
         args += ["-s", script]
-    output = subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 120).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    p50 = _seconds(re.search(r"50%\s+([\d.]+\w+)", output).group(1))
-    p99 = _seconds(re.search(r"99%\s+([\d.]+\w+)", output).group(1))
-    requests = int(re.search(r"(\d+) requests in", output).group(1))
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    errors = sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return WrkResult(rate, p50, p99, requests, errors, int(non_2xx.group(1)) if non_2xx else 0, output)
+    return _report(subprocess.run([*args, url], capture_output=True, text=True, timeout=seconds + 120).stdout)
 
 
-REPLAY_LUA = r"""
--- Replays pre-signed requests from a file, each once; every thread takes its own share.
+# Each thread loads its share of the file of pre-signed requests (date, digest, signature, body per
+# line) into `requests`: args are the file, the number of threads, the path and the Host header.
+LOAD_SIGNED_LUA = r"""
 local counter, threads = 0, {}
 function setup(thread)
   thread:set("id", counter); counter = counter + 1; table.insert(threads, thread)
 end
-function init(args)
-  local file = io.open(args[1], "r")
-  requests, n, sent, accepted, bad = {}, 0, 0, 0, 0
-  local total = tonumber(args[2])
-  local i = 0
+function load_signed(args)
+  local file, total, i, loaded = io.open(args[1], "r"), tonumber(args[2]), 0, {}
   for line in file:lines() do
     if i % total == id then
       local date, digest, signature, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
-      table.insert(requests, wrk.format("POST", args[3], {["Host"] = args[4], ["Date"] = date,
+      table.insert(loaded, wrk.format("POST", args[3], {["Host"] = args[4], ["Date"] = date,
         ["Digest"] = digest, ["Signature"] = signature,
         ["Content-Type"] = "application/activity+json"}, body))
     end
     i = i + 1
   end
   file:close()
+  return loaded
+end
+"""
+
+REPLAY_LUA = LOAD_SIGNED_LUA + r"""
+-- Replays the pre-signed requests, each once before any repeats (then `wrapped` is set).
+function init(args)
+  requests, n, sent, accepted, bad = load_signed(args), 0, 0, 0, 0
 end
 function request()
   n = n + 1
@@ -191,26 +209,68 @@ function done(summary, latency, requests)
 end
 """
 
+BURST_LUA = LOAD_SIGNED_LUA + r"""
+-- Sends each pre-signed request once, then stops and writes the time its last answer came and its
+-- counters to <marker><thread id> (args[5]). Connections that ask for more once the share is sent
+-- get GET <path> (405, not counted) until the last answers. wrk calls request() of thread 0 once
+-- before starting (to check the script); that call gets the filler, so no activity is lost.
+function init(args)
+  requests, sent, answered, accepted, bad, marker, finished = load_signed(args), 0, 0, 0, 0, args[5], false
+  filler, share = wrk.format("GET", args[3], {["Host"] = args[4]}), #requests
+  if id == 0 then table.insert(requests, 1, filler) end
+end
+function request()
+  if sent < #requests then sent = sent + 1; return requests[sent] end
+  return filler
+end
+function response(status, headers, body)
+  if status == 405 or finished then return end
+  answered = answered + 1
+  if status == 202 then accepted = accepted + 1 elseif status >= 500 then bad = bad + 1 end
+  if answered >= share then
+    finished = true
+    local clock = io.popen("date +%s.%N"); local now = clock:read("*l"); clock:close()
+    local out = io.open(marker .. id, "w")
+    out:write(string.format("%s %d %d %d\n", now, answered, accepted, bad)); out:close()
+    wrk.thread:stop()
+  end
+end
+"""
+
 
 def replay(url: str, path: str, requests_file: Path, host: str, *, connections: int, seconds: float,
            threads: int = 2) -> tuple[WrkResult, dict]:
     """Replay pre-signed POSTs with wrk; returns wrk's result and the Lua counters."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(REPLAY_LUA)
-    binary = shutil.which("wrk")
-    if binary is None:
-        raise Unavailable("wrk is not installed (apt-get install -y wrk)")
     threads = min(threads, connections)
-    args = [binary, f"-t{threads}", f"-c{connections}", f"-d{max(int(round(seconds)), 1)}s", "--latency",
-            "--timeout", "10s", "-s", script.name, url + path, "--", str(requests_file), str(threads), path,
-            host]
+    args = [_wrk_binary(), f"-t{threads}", f"-c{connections}", f"-d{max(int(round(seconds)), 1)}s",
+            "--latency", "--timeout", "10s", "-s", script.name, url + path, "--", str(requests_file),
+            str(threads), path, host]
     output = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 180).stdout
     os.unlink(script.name)
     counters = dict(re.findall(r"(\w+)=(\d+)", re.search(r"REPLAY (.*)", output).group(1)))
-    result = WrkResult(float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-                       _seconds(re.search(r"50%\s+([\d.]+\w+)", output).group(1)),
-                       _seconds(re.search(r"99%\s+([\d.]+\w+)", output).group(1)),
-                       int(re.search(r"(\d+) requests in", output).group(1)), 0, 0, output)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    result.errors = sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
-    return result, {k: int(v) for k, v in counters.items()}
+    return _report(output), {k: int(v) for k, v in counters.items()}
+
+
+def burst(url: str, path: str, requests_file: Path, host: str, workdir: Path, *, connections: int = 100,
+          threads: int = 2, timeout: float = 60.0) -> dict:
+    """Send every pre-signed POST of the file once, as fast as `connections` allow; when the last
+    answer came, and how many were answered, accepted (202) and 5xx."""
+    script, marker = workdir / "burst.lua", workdir / "burst-done-"
+    script.write_text(BURST_LUA)
+    started = time.time()
+    args = [_wrk_binary(), f"-t{threads}", f"-c{connections}", f"-d{int(timeout)}s", "--timeout", "10s",
+            "-s", str(script), url + path, "--", str(requests_file), str(threads), path, host, str(marker)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    markers = [Path(f"{marker}{n}") for n in range(threads)]
+    while not all(m.exists() and m.read_text().endswith("\n") for m in markers) and proc.poll() is None \
+            and time.time() - started < timeout:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)  # wrk reports at once instead of waiting for -d
+    output = proc.communicate(timeout=30)[0]
+    done = [m.read_text().split() for m in markers if m.exists()]
+    return {"seconds": max((float(d[0]) for d in done), default=time.time()) - started,
+            "finished": len(done) == threads, "answered": sum(int(d[1]) for d in done),
+            "accepted": sum(int(d[2]) for d in done), "server_errors": sum(int(d[3]) for d in done),
+            "socket_errors": _socket_errors(output)}

@@ -7,6 +7,7 @@ from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from hub.activitypub import bp as activitypub_bp
+from hub.activitypub.fast_inbox import FastInbox
 from hub.cli import register_cli
 from hub.config import load_config
 from hub.extensions import PendingMigrate, babel, csrf, db, login_manager
@@ -31,6 +32,7 @@ def create_app(config: dict | None = None) -> Flask:
     app = Flask(__name__, template_folder=str(REPO_ROOT / "templates"),
                 instance_path=settings["HUB_INSTANCE_DIR"])
     app.config.update(settings)
+    app.wsgi_app = FastInbox(app, app.wsgi_app)  # inbox POSTs skip Flask's request machinery
     if app.config["HUB_TRUST_PROXY"]:  # behind N reverse proxies: their X-Forwarded-Proto/Host/For count
         hops = app.config["HUB_TRUST_PROXY"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)

@@ -1,45 +1,69 @@
-"""Inboxes (per actor and shared): read at most 1 MB, verify, store once, answer 202."""
+"""Inboxes (per actor and shared): read at most 1 MB, verify, store once, answer 202.
+
+POSTs are answered by `post`, from two places: hub.activitypub.fast_inbox, in front of Flask's
+request machinery (how gunicorn and the test client reach them), and the Flask views below (the
+fallback, e.g. for an unknown actor's inbox). Both give the same answers.
+"""
+
+import json
 
 from flask import Response, abort, request
+from werkzeug.http import HTTP_STATUS_CODES
 
 from hub.activitypub import bp
-from hub.negotiation import AS_CONTENT_TYPE, activity_response
+from hub.negotiation import AS_CONTENT_TYPE
 from hub.services import documents, inbox
 
-NO_REASON_HEADERS = (("Vary", "Accept"),)
+Answer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
 
 
-def _receive(handle: str | None) -> Response:
-    if request.content_length is not None and request.content_length > inbox.MAX_BODY:
-        return _status(413)
-    body = request.stream.read(inbox.MAX_BODY + 1)
+def post(*, path: str, query: str, headers: dict, content_length: int | None, stream,
+         recipient: str | None) -> Answer:
+    """Read one POSTed activity from `stream` (at most 1 MB), verify and store it; the answer."""
+    if content_length is not None and content_length > inbox.MAX_BODY:
+        return answer(413)
+    body = stream.read(inbox.MAX_BODY + 1)
     if len(body) > inbox.MAX_BODY:
-        return _status(413)
-    result = inbox.receive(method=request.method, path=request.path,
-                           query=request.query_string.decode("latin-1"), headers=dict(request.headers),
-                           body=body, recipient=handle)
-    response = _status(result.status, result.reason)
-    if result.retry_after:
-        response.headers["Retry-After"] = str(result.retry_after)
-    return response
+        return answer(413)
+    result = inbox.receive(method="POST", path=path, query=query, headers=headers, body=body,
+                           recipient=recipient)
+    return answer(result.status, result.reason, result.retry_after)
 
 
-def _status(status: int, reason: str = "") -> Response:
-    if not reason:  # the usual 202: what activity_response({}) answers, built directly
-        return Response(b"{}", status=status, content_type=AS_CONTENT_TYPE, headers=NO_REASON_HEADERS)
-    return activity_response({"status": status, "reason": reason}, status, cache_seconds=None)
+def answer(status: int, reason: str = "", retry_after: int | None = None) -> Answer:
+    """An inbox answer: `{}` (the usual 202) or `{"status", "reason"}`, as ActivityStreams JSON."""
+    body = b"{}"
+    if reason:
+        body = json.dumps({"status": status, "reason": reason}, ensure_ascii=False,
+                          separators=(",", ":")).encode("utf-8")
+    headers = [("Content-Type", AS_CONTENT_TYPE), ("Content-Length", str(len(body))), ("Vary", "Accept")]
+    if retry_after:
+        headers.append(("Retry-After", str(retry_after)))
+    return status, headers, body
+
+
+def status_line(status: int) -> str:
+    """'202 ACCEPTED': the WSGI status line, spelt as Werkzeug's responses spell it."""
+    return f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}"
+
+
+def _view(recipient: str | None) -> Response:
+    status, headers, body = post(path=request.path, query=request.query_string.decode("latin-1"),
+                                 headers=dict(request.headers), content_length=request.content_length,
+                                 stream=request.stream, recipient=recipient)
+    return Response(body, status=status, headers=headers)
 
 
 @bp.post("/inbox")
 def shared_inbox():
     """The shared inbox."""
-    return _receive(None)
+    return _view(None)
 
 
 @bp.post("/actor/inbox")
 def instance_inbox():
     """The instance actor's inbox (Flags and follows of the instance arrive here)."""
-    return _receive(None)
+    return _view(None)
 
 
 @bp.post("/actors/<handle>/inbox")
@@ -47,7 +71,7 @@ def actor_inbox(handle: str):
     """A local actor's own inbox."""
     if documents.find_actor(handle) is None:
         abort(404)
-    return _receive(handle)
+    return _view(handle)
 
 
 @bp.get("/inbox")

@@ -21,7 +21,6 @@ from hub.services import documents
 
 # The three inbox routes of hub/activitypub/inboxes.py (`[^/]+`: Werkzeug's default converter).
 INBOX_PATH = re.compile(r"/(?:inbox|actor/inbox|actors/([^/]+)/inbox)")
-ANSWERED_HERE = "hub.fast_inbox"  # set in the WSGI environ of the requests answered here
 _NOT_HEADERS = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})  # as Werkzeug's EnvironHeaders
 
 
@@ -51,7 +50,6 @@ class FastInbox:
                 pushed.pop(error)
         if answer is None:
             return self.wsgi_app(environ, start_response)
-        environ[ANSWERED_HERE] = True
         status, headers, body = answer
         start_response(inboxes.status_line(status), headers)
         return [body]

@@ -15,6 +15,7 @@ from hub.negotiation import AS_CONTENT_TYPE
 from hub.services import documents, inbox
 
 Answer = tuple[int, list[tuple[str, str]], bytes]  # status, headers, body
+VARY = "Accept, Cookie"  # as every Flask answer of the hub (Flask-Login reads the session cookie)
 
 
 def post(*, path: str, query: str, headers: dict, content_length: int | None, stream,
@@ -36,7 +37,7 @@ def answer(status: int, reason: str = "", retry_after: int | None = None) -> Ans
     if reason:
         body = json.dumps({"status": status, "reason": reason}, ensure_ascii=False,
                           separators=(",", ":")).encode("utf-8")
-    headers = [("Content-Type", AS_CONTENT_TYPE), ("Content-Length", str(len(body))), ("Vary", "Accept")]
+    headers = [("Content-Type", AS_CONTENT_TYPE), ("Content-Length", str(len(body))), ("Vary", VARY)]
     if retry_after:
         headers.append(("Retry-After", str(retry_after)))
     return status, headers, body

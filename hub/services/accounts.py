@@ -5,6 +5,7 @@ import re
 from urllib.parse import unquote, urlsplit
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from federation import webfinger as federation_webfinger
@@ -30,14 +31,16 @@ def _schemes() -> tuple[str, ...]:
 
 def webfinger(user: str, host: str, *, deadline: float | None = None) -> str:
     """The actor id WebFinger gives for user@host (its rel=self ActivityStreams link)."""
-    errors = []
+    failures = []
     for scheme in _schemes():
         try:
             return federation_webfinger.lookup(f"{user}@{host}", policy=remote.policy(), scheme=scheme,
                                                deadline=deadline or 10.0)
         except (FederationError, ValueError) as exc:
-            errors.append(str(exc))
-    raise remote.FetchError("; ".join(errors) or f"WebFinger failed for {user}@{host}")
+            failures.append(exc)
+    # the server's own answer (say 404 over http) tells more than a failed attempt over the other scheme
+    telling = next((exc for exc in failures if getattr(exc, "status", None)), failures[-1])
+    raise remote.FetchError("; ".join(map(str, failures)), getattr(telling, "status", None)) from telling
 
 
 def _cached(user: str, host: str) -> Actor | None:
@@ -52,17 +55,18 @@ def resolve_handle(user: str, host: str | None, *, fetch: bool = True,
     if host is None or _is_local_host(host):
         actor = orgs.get_local_actor(user)
         if actor is None or actor.type == "Application":
-            raise NotFound(f"There is no account @{user} on this hub.")
+            raise NotFound(_l("There is no account @%(user)s on this hub.", user=user))
         return actor
     cached = _cached(user, host)
     if cached is not None and (not fetch or cached.fetched_at):
         return cached
     if not fetch:
-        raise NotFound(f"@{user}@{host} is not known here.")
+        raise NotFound(_l("@%(user)s@%(host)s is not known here.", user=user, host=host))
     try:
         return remote.get_actor(webfinger(user, host, deadline=deadline))
     except remote.FetchError as exc:
-        raise NotFound(f"@{user}@{host} could not be found: {exc}") from exc
+        raise NotFound(_l("@%(user)s@%(host)s could not be found: %(reason)s.", user=user, host=host,
+                          reason=remote.reason(exc))) from exc
 
 
 def _local_from_url(url: str) -> Actor | None:
@@ -82,20 +86,21 @@ def resolve_account(text: str, *, fetch: bool = True) -> Actor:
         if convert.host_of(text) == convert.host_of(urls.base_url()):
             actor = _local_from_url(text)
             if actor is None:
-                raise NotFound("There is no such account on this hub.")
+                raise NotFound(_l("There is no such account on this hub."))
             return actor
         known = remote.known_actor(text) or db.session.scalar(select(Actor).where(Actor.url == text))
         if known is not None and not fetch:
             return known
         if not fetch:
-            raise NotFound("This account is not known here.")
+            raise NotFound(_l("This account is not known here."))
         try:
             return remote.get_actor_by_url(text)
         except remote.FetchError as exc:
-            raise NotFound(f"No account found at {text}: {exc}") from exc
+            raise NotFound(_l("No account was found at this address: %(reason)s.",
+                              reason=remote.reason(exc))) from exc
     match = HANDLE_RE.match(text)
     if not match:
-        raise ServiceError("Type an account as @name@server or paste its address.")
+        raise ServiceError(_l("Type an account as @name@server or paste its address."))
     return resolve_handle(match.group(1), match.group(2), fetch=fetch)
 
 

@@ -11,9 +11,12 @@ import time
 from datetime import timedelta
 from urllib.parse import urldefrag
 
+import requests
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from federation import errors as federation_errors
 from federation import transport
 from federation.addresses import AddressPolicy
 from federation.errors import FederationError, HTTPStatusError
@@ -36,6 +39,30 @@ class FetchError(ServiceError):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+def reason(exc: FetchError):
+    """Why a fetch failed, in a few words staff can act on (translated; no URLs or exception names)."""
+    cause = exc.__cause__
+    if exc.status in (404, 410):
+        return _l("its server says it does not exist or was deleted")
+    if exc.status in (401, 403):
+        return _l("its server does not let this hub read it")
+    if exc.status:
+        return _l("its server answered with an error (HTTP %(status)s); try again later", status=exc.status)
+    if isinstance(cause, convert.NotANote):
+        return _l("the address is not a post")
+    if isinstance(cause, convert.NotAnActor):
+        return _l("the address is not an account")
+    if isinstance(cause, federation_errors.Timeout):
+        return _l("its server did not answer in time; try again later")
+    if isinstance(cause, federation_errors.Unresolvable):
+        return _l("the server's name was not found; check the address")
+    if isinstance(cause, federation_errors.UnsafeAddress):
+        return _l("the address points to a private network, which this hub does not contact")
+    if isinstance(getattr(cause, "__cause__", None), requests.RequestException | OSError):
+        return _l("its server could not be reached; try again later")
+    return _l("its server sent something this hub cannot use")
 
 
 class _State:

@@ -6,6 +6,7 @@ Each operation changes the database and queues the matching activity in one tran
 
 import uuid
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from hub import convert
@@ -41,7 +42,7 @@ def follow(org: Actor, account: str, *, user: User | None = None) -> Follow:
     _allowed(user, org)
     target = accounts.resolve_account(account)
     if target.id == org.id:
-        raise ServiceError("An organisation cannot follow itself.")
+        raise ServiceError(_l("An organisation cannot follow itself."))
     found = db.session.scalar(select(Follow).filter_by(follower_id=org.id, target_id=target.id))
     if found is not None and found.state == Follow.ACCEPTED:
         return found
@@ -70,7 +71,7 @@ def unfollow(org: Actor, account: str, *, user: User | None = None) -> None:
     target = accounts.resolve_account(account, fetch=False)
     found = db.session.scalar(select(Follow).filter_by(follower_id=org.id, target_id=target.id))
     if found is None:
-        raise NotFound("The organisation does not follow this account.")
+        raise NotFound(_l("The organisation does not follow this account."))
     if not target.is_local and found.uri:
         delivery.enqueue(convert.undo(convert.follow(found)), org, [target.inbox])
     db.session.delete(found)
@@ -96,7 +97,7 @@ def followers(org: Actor, *, user: User | None = None, state: str = Follow.ACCEP
 def _inbound(org: Actor, follow_id: int) -> Follow:
     found = db.session.get(Follow, follow_id)
     if found is None or found.target_id != org.id:
-        raise NotFound("No such follower or follow request.")
+        raise NotFound(_l("No such follower or follow request."))
     return found
 
 
@@ -105,7 +106,7 @@ def approve_follow(org: Actor, follow_id: int, *, user: User | None = None) -> F
     _allowed(user, org)
     found = _inbound(org, follow_id)
     if found.state != Follow.PENDING:
-        raise ServiceError("This follow request was answered already.")
+        raise ServiceError(_l("This follow request was answered already."))
     found.state, found.accepted_at = Follow.ACCEPTED, utcnow()
     if not found.follower.is_local:
         send_accept(found)
@@ -135,15 +136,15 @@ def find_post(reference: str) -> Post:
     """A post by its id or URL: ours, a cached remote one, or fetched from its server."""
     reference = (reference or "").strip()
     if not reference.startswith(("http://", "https://")):
-        raise ServiceError("Paste the address (URL) of the post.")
+        raise ServiceError(_l("Paste the address (URL) of the post."))
     post = db.session.scalar(select(Post).where((Post.uri == reference) | (Post.url == reference)))
     if post is None:
         if convert.host_of(reference) == convert.host_of(urls.base_url()):
-            raise NotFound("There is no such post on this hub.")
+            raise NotFound(_l("There is no such post on this hub."))
         try:
             post = remote.fetch_note(reference)
         except remote.FetchError as exc:
-            raise NotFound(f"The post could not be found: {exc}") from exc
+            raise NotFound(_l("The post could not be found: %(reason)s.", reason=remote.reason(exc))) from exc
     return post
 
 
@@ -159,7 +160,7 @@ def boost(org: Actor, reference: str, *, user: User | None = None) -> Boost:
     _allowed(user, org)
     post = find_post(reference)
     if post.state != "published" or post.visibility not in BOOSTABLE:
-        raise ServiceError("Only public posts can be boosted.")
+        raise ServiceError(_l("Only public posts can be boosted."))
     found = db.session.scalar(select(Boost).filter_by(actor_id=org.id, post_id=post.id))
     if found is not None:
         return found
@@ -183,7 +184,7 @@ def unboost(org: Actor, reference: str, *, user: User | None = None) -> None:
     post = find_post(reference)
     found = db.session.scalar(select(Boost).filter_by(actor_id=org.id, post_id=post.id))
     if found is None:
-        raise NotFound("The organisation has not boosted this post.")
+        raise NotFound(_l("The organisation has not boosted this post."))
     activity = convert.announce(found, post_uri=post.uri, author_uri=post.actor.uri)
     delivery.enqueue(convert.undo(activity), org, _post_audience(org, post), post=post)
     db.session.delete(found)
@@ -196,7 +197,7 @@ def like(org: Actor, reference: str, *, user: User | None = None) -> Like:
     _allowed(user, org)
     post = find_post(reference)
     if post.state != "published":
-        raise ServiceError("This post cannot be liked.")
+        raise ServiceError(_l("This post cannot be liked."))
     found = db.session.scalar(select(Like).filter_by(actor_id=org.id, post_id=post.id))
     if found is not None:
         return found
@@ -220,7 +221,7 @@ def unlike(org: Actor, reference: str, *, user: User | None = None) -> None:
     post = find_post(reference)
     found = db.session.scalar(select(Like).filter_by(actor_id=org.id, post_id=post.id))
     if found is None:
-        raise NotFound("The organisation has not liked this post.")
+        raise NotFound(_l("The organisation has not liked this post."))
     if not post.actor.is_local and post.actor.inbox:
         delivery.enqueue(convert.undo(convert.like(found)), org, [post.actor.inbox])
     db.session.delete(found)

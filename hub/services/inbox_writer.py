@@ -1,12 +1,13 @@
 """Durable storage of verified inbox rows, with group commit on PostgreSQL.
 
-Each web process has one writer thread (started by the first POST it stores, never at import or
-app creation, so none exists in a preloading master before it forks). Request threads hand it
-their row and wait; it writes every row waiting at that moment in one INSERT … ON CONFLICT
-(activity_uri) DO NOTHING and one COMMIT, then wakes them: N activities, one fsync. A request
-answers only after its row is committed. If the batch fails or the writer does not answer within
-WAIT_SECONDS, the request thread writes its row itself; the insert ignores a row already there,
-so nothing is lost or stored twice. On SQLite every row is written directly.
+Request threads of one web process queue their rows; the first one to find no write in progress
+becomes the leader: it writes every row queued at that moment in one INSERT … ON CONFLICT
+(activity_uri) DO NOTHING and one COMMIT (N activities, one fsync), hands the lead to the oldest
+row queued meanwhile, and wakes the rows it wrote. No extra thread: the leader is a request that
+would have waited anyway. A request answers only after its row is committed. If the batch fails
+or the row is not written within WAIT_SECONDS, the request thread writes its row itself; the
+insert ignores a row already there, so nothing is lost or stored twice. On SQLite every row is
+written directly.
 """
 
 import logging
@@ -26,7 +27,6 @@ from hub.services.delivery import WAKE_CHANNEL
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
 WAIT_SECONDS = 5.0
-IDLE_EXIT_SECONDS = 10.0
 _EXTENSION = "hub.inbox_writer"
 _TABLE = InboxItem.__table__
 # One statement, so one round trip and one commit per batch: the rows (duplicates ignored), then
@@ -51,48 +51,69 @@ def insert_ignoring_duplicates(dialect_name: str):
 
 
 class _Pending:
-    __slots__ = ("row", "done", "ok")
+    """One request's row; `signal` is released when its batch is written or when it is to lead."""
+
+    __slots__ = ("row", "signal", "ok", "lead")
 
     def __init__(self, row: dict):
-        self.row, self.done, self.ok = row, threading.Event(), False
+        self.row, self.ok, self.lead = row, False, False
+        self.signal = threading.Lock()
+        self.signal.acquire()
 
 
 class GroupWriter:
-    """One process's writer thread for one engine; `store` is called by request threads."""
+    """One process's group commit for one engine; `store` is called by request threads."""
 
     def __init__(self, engine):
         self.engine = engine
         self.pid = os.getpid()
-        self.cond = threading.Condition()
+        self.lock = threading.Lock()
         self.waiting: list[_Pending] = []
-        self.thread: threading.Thread | None = None
+        self.writing = False  # a leader is writing; rows queued meanwhile wait for the next one
         self.conn: psycopg.Connection | None = None
         self.batches = 0
 
     def store(self, row: dict) -> bool:
         """Queue a row for the next group commit; True once committed, False if the caller must write it."""
         pending = _Pending(row)
-        with self.cond:
+        with self.lock:
             self.waiting.append(pending)
-            if self.thread is None:
-                self.thread = threading.Thread(target=self._run, name="inbox-writer", daemon=True)
-                self.thread.start()
-            self.cond.notify()
-        return pending.done.wait(WAIT_SECONDS) and pending.ok
+            pending.lead, self.writing = not self.writing, True
+        if not pending.lead and not self._wait(pending):
+            return False
+        if pending.lead:
+            self._lead()
+        return pending.ok
 
-    def _run(self) -> None:
-        while True:
-            with self.cond:
-                while not self.waiting:
-                    if not self.cond.wait(IDLE_EXIT_SECONDS) and not self.waiting:
-                        self.thread = None
-                        self._disconnect()
-                        return
-                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
+    def _wait(self, pending: _Pending) -> bool:
+        """Wait until the row is written or is to lead; False when the caller gives up and writes it."""
+        if pending.signal.acquire(timeout=WAIT_SECONDS):
+            return True
+        with self.lock:
+            if pending.lead:  # made the leader just as the wait ended: someone must lead
+                return True
+            if pending in self.waiting:
+                self.waiting.remove(pending)
+        return False
+
+    def _lead(self) -> None:
+        """Write the queued rows as one batch, pass the lead on, wake the rows written."""
+        with self.lock:
+            batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
+        ok = False
+        try:
             ok = self._write([p.row for p in batch])
+        finally:
+            with self.lock:
+                if self.waiting:
+                    self.waiting[0].lead = True
+                    self.waiting[0].signal.release()
+                else:
+                    self.writing = False
             for pending in batch:
                 pending.ok = ok
-                pending.done.set()
+                if not pending.lead:
+                    pending.signal.release()
 
     def _write(self, rows: list[dict]) -> bool:
         try:

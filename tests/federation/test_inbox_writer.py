@@ -1,4 +1,4 @@
-"""The inbox's fast path: rows committed together by the writer thread (PostgreSQL) or directly
+"""The inbox's fast path: rows committed together by a leading request thread (PostgreSQL) or directly
 (SQLite), each activity stored exactly once however it arrives; the per-process caches of keys and
 blocked domains never outlive a key rotation or a block; processed items committed in batches
 where one failing item undoes only itself."""
@@ -35,7 +35,7 @@ def test_a_replay_answers_202_and_is_stored_once(client, app, org, alice):
     assert stored_ids() == [follow["id"]]
     group = inbox_writer.writer()
     if db.engine.dialect.name == "postgresql":
-        assert group is not None and group.batches >= 1  # the rows went through the writer thread
+        assert group is not None and group.batches >= 1  # the rows went through the group commit
     else:
         assert group is None
 

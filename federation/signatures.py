@@ -163,7 +163,9 @@ def parse_signature_header(value: str) -> dict:
         if name.lower() in {key.lower() for key in raw}:
             raise SignatureError(f"duplicate signature parameter {name}")
         text = match.group(2)
-        raw[name] = re.sub(r"\\(.)", r"\1", text) if text is not None else match.group(3)
+        if text is not None and "\\" in text:  # a quoted-pair escape: rare, so only then the regex
+            text = re.sub(r"\\(.)", r"\1", text)
+        raw[name] = text if text is not None else match.group(3)
         pos = match.end()
         if not match.group(4):
             break

@@ -67,7 +67,8 @@ class Received:
     retry_after: int | None = None
 
 
-def _activity_fields(activity: dict) -> tuple[str, str, str]:
+def _activity_fields(activity: dict) -> tuple[str, str, str, str]:
+    """(id, type, actor id, actor's host) of a well-formed activity; MalformedDocument otherwise."""
     activity_id, kind = activity.get("id"), activity.get("type")
     actor = convert.id_of(activity.get("actor"))
     if isinstance(kind, list) and len(kind) == 1:
@@ -79,9 +80,10 @@ def _activity_fields(activity: dict) -> tuple[str, str, str]:
         raise MalformedDocument("the activity needs a type")
     if not actor or not actor.startswith(("http://", "https://")) or len(actor) > 2048:
         raise MalformedDocument("the activity needs an actor")
-    if convert.host_of(activity_id) != convert.host_of(actor):
+    host = convert.host_of(actor)
+    if convert.host_of(activity_id) != host:
         raise MalformedDocument("the activity's id is not on its actor's server")
-    return activity_id, kind, actor
+    return activity_id, kind, actor, host
 
 
 def _json_content_type(headers: dict) -> bool:
@@ -137,10 +139,10 @@ def receive(*, method: str, path: str, query: str, headers: dict, body: bytes,
         return Received(415, "expected application/activity+json")
     try:
         activity = jsonld.parse_json_limited(body, max_bytes=MAX_BODY)
-        activity_id, kind, actor_uri = _activity_fields(activity)
+        activity_id, kind, actor_uri, host = _activity_fields(activity)
     except MalformedDocument as exc:
         return Received(400, str(exc))
-    host, state = convert.host_of(actor_uri), inbox_cache.cache()
+    state = inbox_cache.cache()
     if state.domain_blocked(host):
         return Received(403, "this server is blocked here")
     limit = current_app.config.get("HUB_INBOX_MAX_QUEUED_PER_DOMAIN", MAX_QUEUED_PER_DOMAIN)

@@ -71,6 +71,7 @@ class GroupWriter:
         self.waiting: list[_Pending] = []
         self.writing = False  # a leader is writing; rows queued meanwhile wait for the next one
         self.conn: psycopg.Connection | None = None
+        self.cursor: psycopg.Cursor | None = None
         self.batches = 0
 
     def store(self, row: dict) -> bool:
@@ -120,7 +121,8 @@ class GroupWriter:
             if self.conn is None or self.conn.closed:
                 url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
                 self.conn = psycopg.connect(url, autocommit=True)
-            self.conn.execute(GROUP_INSERT, {
+                self.cursor = self.conn.cursor(binary=True)  # one cursor, binary parameters: less to convert
+            self.cursor.execute(GROUP_INSERT, {
                 "now": rows[0]["received_at"], "uris": [r["activity_uri"] for r in rows],
                 "kinds": [r["type"] for r in rows], "actors": [r["actor_uri"] for r in rows],
                 "payloads": [r["payload"] for r in rows]})
@@ -137,7 +139,7 @@ class GroupWriter:
                 self.conn.close()
             except Exception:  # already broken: nothing more to release
                 log.debug("closing the inbox writer's connection failed", exc_info=True)
-            self.conn = None
+            self.conn = self.cursor = None
 
 
 def writer() -> GroupWriter | None:

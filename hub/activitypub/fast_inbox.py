@@ -2,10 +2,10 @@
 
 Peers POST every activity to an inbox: it is the hub's busiest write. A Flask request opens a
 session, matches the URL map, runs every blueprint's before and after hooks and builds a Response
-object; none of that matters to a signed JSON POST, and together it cost more than verifying and
-storing the activity. `FastInbox` sits between the proxy middleware (so the scheme and Host a peer
-signed are already restored behind a trusted proxy) and Flask: a POST to `/inbox`,
-`/actor/inbox` or `/actors/<handle>/inbox` is answered by `inboxes.post` within an app context
+object; none of that matters to a signed JSON POST, and together it cost about as much CPU as
+verifying and storing the activity. `FastInbox` sits between the proxy middleware (so the scheme
+and Host a peer signed are already restored behind a trusted proxy) and Flask: a POST to
+`/inbox`, `/actor/inbox` or `/actors/<handle>/inbox` is answered by `inboxes.post` within an app context
 (the database session), exactly as the Flask views answer it; every other request, a POST to an
 actor that does not exist here (Flask's 404), and any error (Flask's error handling) go to Flask.
 """

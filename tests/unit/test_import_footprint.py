@@ -1,6 +1,7 @@
-"""Memory (issue 4): web processes import neither the delivery machinery nor Alembic nor ICU; the
-delivery worker does not import Alembic; `hub db` still migrates. Each check runs in a fresh
-interpreter, since this test process has imported everything already."""
+"""Memory (issue 4): web processes import neither the delivery machinery nor Alembic nor ICU, even
+after the master's warm-up; the delivery worker does not import Alembic, and still starts; `hub db`
+still migrates. Each check runs in a fresh interpreter, since this test process has imported
+everything already."""
 
 import json
 import os
@@ -30,6 +31,10 @@ def test_the_web_app_imports_no_delivery_machinery_alembic_or_icu(tmp_path):
     assert _loaded_after("import hub.wsgi", tmp_path) == set()
 
 
+def test_the_masters_warm_up_adds_none_of_them_to_web_processes(tmp_path):
+    assert _loaded_after("import hub.wsgi\nimport hub.warmup", tmp_path) == set()
+
+
 def test_the_worker_command_imports_the_sender_but_not_alembic(tmp_path):
     code = "import hub.console\nfrom hub import create_app\ncreate_app()"
     assert _loaded_after(code, tmp_path) == {"aiohttp", "hub.worker", "hub.services.sender",
@@ -39,6 +44,14 @@ def test_the_worker_command_imports_the_sender_but_not_alembic(tmp_path):
 def test_search_loads_icu_when_it_segments(tmp_path):
     code = "from hub.services.search import segment\nassert segment('ສະບາຍດີ hello') != []"
     assert "icu" in _loaded_after(code, tmp_path)
+
+
+def test_hub_worker_still_starts_and_drains(tmp_path):
+    env = dict(_env(tmp_path), DATABASE_URL=f"sqlite:///{tmp_path / 'hub.db'}")
+    subprocess.run([HUB, "db", "upgrade"], env=env, capture_output=True, timeout=120, check=True)
+    once = subprocess.run([HUB, "worker", "--once"], env=env, capture_output=True, text=True, timeout=120)
+    assert once.returncode == 0, once.stderr
+    assert "delivered=0" in once.stdout and "processed=0" in once.stdout
 
 
 def test_hub_db_upgrade_still_migrates(tmp_path):

@@ -36,8 +36,8 @@ class Gunicorn:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [GUNICORN, "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}", "--access-logfile",
-             "/dev/null", "--error-logfile", "-", "--log-level", "warning", app],
+            [GUNICORN, "--workers", str(workers), "--bind", f"127.0.0.1:{self.port}",  # no access log at all
+             "--error-logfile", "-", "--log-level", "warning", app],
             env=env, cwd=str(Path(__file__).resolve().parent.parent),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60

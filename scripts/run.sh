@@ -10,8 +10,8 @@ BIND=${HUB_BIND:-127.0.0.1:5000}
 .venv/bin/hub demo
 .venv/bin/hub worker &
 WORKER=$!
-# workers, threads and preloading: gunicorn.conf.py
-.venv/bin/gunicorn --bind "$BIND" --access-logfile /dev/null hub.wsgi:app &
+# workers, threads and preloading: gunicorn.conf.py; no access log (gunicorn keeps none unless asked)
+.venv/bin/gunicorn --bind "$BIND" hub.wsgi:app &
 WEB=$!
 STOP=""
 trap 'STOP=1' INT TERM

@@ -44,8 +44,8 @@ def warm_up(app: Flask) -> None:
         for path, accept in paths(app):  # inside the try: finding an organisation reads the database
             for _ in range(ROUNDS):
                 client.get(path, headers=dict(headers, Accept=accept))
-    except Exception:  # an optimisation only: a hub whose database is not ready yet still starts
-        log.exception("warm-up stopped early")
+    except Exception as exc:  # an optimisation only: a hub whose database is not ready yet still starts
+        log.warning("warm-up stopped early, the hub starts anyway: %s", exc)
     finally:
         with app.app_context():
             for engine in db.engines.values():

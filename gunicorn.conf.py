@@ -1,8 +1,9 @@
 """gunicorn settings shared by `make run`, the Docker image and `make bench`: gunicorn reads
 ./gunicorn.conf.py from its working directory; flags on the command line override these.
 
-WEB_CONCURRENCY (or HUB_WEB_WORKERS) processes, HUB_WEB_THREADS threads each. The app is loaded
-once in the master before forking (preload), so the workers share its memory pages.
+WEB_CONCURRENCY (or HUB_WEB_WORKERS) processes, HUB_WEB_THREADS threads each, plus the delivery
+worker's process when HUB_WORKER_IN_WEB=1. The app is loaded once in the master before forking
+(preload), so the workers share its memory pages.
 """
 
 import gc
@@ -23,9 +24,19 @@ def _count(*names: str, default: int) -> int:
     return default
 
 
-workers = _count("WEB_CONCURRENCY", "HUB_WEB_WORKERS", default=2)
+def _flag(name: str) -> bool:
+    """A yes/no variable: 1 or 0 (unset is 0); exit with a message otherwise."""
+    value = os.environ.get(name, "").strip()
+    if value not in ("", "0", "1"):
+        sys.exit(f"gunicorn.conf.py: {name} must be 1 or 0, not {value!r}")
+    return value == "1"
+
+
+# HUB_WORKER_IN_WEB=1 (make run): one more slot, which runs the delivery worker (hub/gunicorn_worker.py).
+worker_in_web = _flag("HUB_WORKER_IN_WEB")
+workers = _count("WEB_CONCURRENCY", "HUB_WEB_WORKERS", default=2) + worker_in_web
 threads = _count("HUB_WEB_THREADS", default=4)
-worker_class = "gthread"
+worker_class = "hub.gunicorn_worker.HubWorker" if worker_in_web else "gthread"
 preload_app = True
 timeout = 60
 

@@ -1,0 +1,67 @@
+"""One machine, one process tree: a gunicorn worker class whose one extra slot runs the delivery
+worker instead of serving HTTP (`HUB_WORKER_IN_WEB=1`, what `make run` uses).
+
+Forked from the preloaded master like the web workers, the delivery loop shares the app's memory
+pages with them instead of loading its own interpreter, SQLAlchemy and app (issue 4: about 50 MB
+less). gunicorn's arbiter supervises it as any worker: one that dies is forked again. Which slot
+delivers is decided by a lock file: the first worker to hold it delivers; the lock is released when
+that process ends, so only its replacement takes it. Larger installs keep separate `hub worker`
+processes (docker-compose), as the embedded slot is one process on one machine.
+"""
+
+import fcntl
+import os
+import threading
+
+from gunicorn.workers.gthread import ThreadWorker
+
+from hub import worker  # in the master, before forking: the delivery slot shares its pages too
+
+HEARTBEAT_SECONDS = 5.0
+LOCK_NAME = "delivery-worker.lock"
+
+
+class HubWorker(ThreadWorker):
+    """gthread for the web slots; the slot holding the lock runs hub.worker.run_forever()."""
+
+    def run(self):
+        """Serve HTTP, or deliver when this process takes the delivery lock."""
+        app = self.wsgi
+        lock = _take_lock(os.path.join(app.instance_path, LOCK_NAME))
+        if lock is None:
+            return super().run()
+        try:
+            self._deliver(app)
+        finally:
+            os.close(lock)
+
+    def _deliver(self, app) -> None:
+        for listener in self.sockets:  # this slot never accepts; the web slots take every connection
+            listener.close()
+        beating = threading.Event()
+        heartbeat = threading.Thread(target=self._beat, args=(beating,), daemon=True)
+        heartbeat.start()
+        try:
+            with app.app_context():
+                worker.run_forever()  # SIGTERM (gunicorn's graceful stop) finishes the batch in flight
+        finally:
+            beating.set()
+
+    def _beat(self, stop: threading.Event) -> None:
+        """Tell the arbiter this slot is alive (it kills a worker silent for `timeout` seconds)."""
+        while not stop.wait(HEARTBEAT_SECONDS):
+            self.notify()
+
+
+def _take_lock(path: str) -> int | None:
+    """An open descriptor holding an exclusive lock on path, or None when another process holds it."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, str(os.getpid()).encode())  # who delivers, for operators and the benchmark
+    return descriptor

@@ -1,0 +1,101 @@
+"""`HUB_WORKER_IN_WEB=1` (make run): real gunicorn, one slot of which delivers instead of serving;
+posts reach a follower's server, a killed delivery slot is forked again by gunicorn and delivers,
+and a graceful stop ends every process."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hub.extensions import db
+from hub.services import inbox, posts
+
+ROOT = Path(__file__).resolve().parents[2]
+GUNICORN = Path(sys.executable).parent / "gunicorn"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait(condition, what: str, seconds: float = 30.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    pytest.fail(f"waited {seconds:g} s for {what}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.fixture
+def web(app, tmp_path):
+    """gunicorn with one web slot and the delivery slot, on the test's database."""
+    db.session.commit()
+    config = app.config
+    env = dict(os.environ, DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"], HUB_DOMAIN=config["HUB_DOMAIN"],
+               HUB_SCHEME="http", HUB_SECRET_KEY="test-secret", HUB_INSTANCE_DIR=config["HUB_INSTANCE_DIR"],
+               HUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8", HUB_WORKER_IN_WEB="1", HUB_WEB_WORKERS="1")
+    log = open(tmp_path / "gunicorn.log", "wb")
+    proc = subprocess.Popen([GUNICORN, "--bind", f"127.0.0.1:{_free_port()}", "hub.wsgi:app"], env=env,
+                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    lock = Path(app.config["HUB_INSTANCE_DIR"]) / "delivery-worker.lock"
+    try:
+        yield proc, lock
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+def _delivering(lock: Path) -> int:
+    text = lock.read_text() if lock.exists() else ""
+    return int(text) if text.isdigit() and _alive(int(text)) else 0
+
+
+def test_the_delivery_slot_delivers_is_restarted_and_stops(web, org, owner, peer, client):
+    proc, lock = web
+    alice = peer.add_actor("alice")
+    alice.post_to(client, "/inbox", alice.activity("Follow", org.uri))
+    inbox.process_due(10)
+    db.session.commit()
+    first = _wait(lambda: _delivering(lock), "a slot to take the delivery lock")
+
+    posts.create_post(org, owner, "ນ້ຳຖ້ວມຢູ່ບ້ານນາ ກະລຸນາຍ້າຍໄປບ່ອນສູງ", language="lo")
+    _wait(lambda: peer.received("Create"), "the post to reach the follower's server")
+
+    os.kill(first, signal.SIGKILL)
+    second = _wait(lambda: (pid := _delivering(lock)) and pid != first and pid, "a new delivery slot")
+    posts.create_post(org, owner, "ນ້ຳລົດລົງແລ້ວ", language="lo")
+    _wait(lambda: len(peer.received("Create")) == 2, "the second post, from the new slot")
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert not _alive(second)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("HUB_WORKER_IN_WEB", "yes", "HUB_WORKER_IN_WEB must be 1 or 0, not 'yes'"),
+    ("HUB_WEB_THREADS", "four", "HUB_WEB_THREADS must be a positive whole number, not 'four'"),
+])
+def test_a_bad_gunicorn_setting_stops_with_one_clear_line(name, value, message):
+    done = subprocess.run([GUNICORN, "--check-config", "bench.trivial:app"], cwd=ROOT, capture_output=True,
+                          text=True, env=dict(os.environ, **{name: value}), timeout=60)
+    assert done.returncode != 0
+    assert done.stderr.strip() == f"gunicorn.conf.py: {message}"

@@ -5,13 +5,16 @@ Forked from the preloaded master like the web workers, the delivery loop shares 
 pages with them instead of loading its own interpreter, SQLAlchemy and app (issue 4: about 50 MB
 less). gunicorn's arbiter supervises it as any worker: one that dies is forked again. Which slot
 delivers is decided by a lock file: the first worker to hold it delivers; the lock is released when
-that process ends, so only its replacement takes it. Larger installs keep separate `hub worker`
+that process ends, so its replacement takes it; a web slot that finds the lock free (after a
+reload, the old delivery slot ended after the new slots had started) ends itself so that its
+replacement delivers. Larger installs keep separate `hub worker`
 processes (docker-compose), as the embedded slot is one process on one machine.
 """
 
 import fcntl
 import os
 import threading
+import time
 
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -27,13 +30,26 @@ class HubWorker(ThreadWorker):
     def run(self):
         """Serve HTTP, or deliver when this process takes the delivery lock."""
         app = self.wsgi
-        lock = _take_lock(os.path.join(app.instance_path, LOCK_NAME))
+        path = os.path.join(app.instance_path, LOCK_NAME)
+        lock = _take_lock(path)
         if lock is None:
+            threading.Thread(target=self._watch_lock, args=(path,), daemon=True).start()
             return super().run()
         try:
             self._deliver(app)
         finally:
             os.close(lock)
+
+    def _watch_lock(self, path: str) -> None:
+        """Nobody delivers (its process ended while this tree's slots started, e.g. after a reload):
+        hold the lock and end this web process gracefully; its replacement takes the lock."""
+        while self.alive:
+            time.sleep(HEARTBEAT_SECONDS)
+            lock = _take_lock(path)
+            if lock is not None:
+                self.log.info("no process delivers: this web process stops so that its replacement does")
+                self.alive = False  # the lock stays held until this process ends
+                return
 
     def _deliver(self, app) -> None:
         for listener in self.sockets:  # this slot never accepts; the web slots take every connection

@@ -13,6 +13,7 @@ processes (docker-compose), as the embedded slot is one process on one machine.
 
 import fcntl
 import os
+import signal
 import threading
 import time
 
@@ -64,8 +65,13 @@ class HubWorker(ThreadWorker):
             beating.set()
 
     def _beat(self, stop: threading.Event) -> None:
-        """Tell the arbiter this slot is alive (it kills a worker silent for `timeout` seconds)."""
+        """Tell the arbiter this slot is alive (it kills a worker silent for `timeout` seconds);
+        stop as gunicorn's own workers do when the arbiter is gone (killed, not stopped)."""
         while not stop.wait(HEARTBEAT_SECONDS):
+            if os.getppid() != self.ppid:
+                self.log.info("the gunicorn master is gone: stopping delivery")
+                os.kill(os.getpid(), signal.SIGTERM)  # run_forever finishes the batch in flight, then returns
+                return
             self.notify()
 
 

@@ -60,8 +60,12 @@ def web(app, tmp_path):
         yield proc, lock
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+            proc.terminate()  # a graceful stop ends the delivery slot too
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
         log.close()
 
 
@@ -133,3 +137,11 @@ def _children(pid: int) -> list[int]:
             if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                 found.append(int(entry.name))
     return found
+
+
+def test_the_delivery_slot_stops_when_the_master_is_killed(web):
+    proc, lock = web
+    delivering = _wait(lambda: _delivering(lock), "a slot to take the delivery lock")
+    proc.kill()
+    proc.wait(10)
+    _wait(lambda: not _alive(delivering), "the orphaned delivery slot to stop", seconds=20)

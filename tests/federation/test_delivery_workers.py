@@ -5,12 +5,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from delivery_support import Peers, add_followers, free_port, publish
+from delivery_support import Peers, add_followers, free_port, publish, wait_for
 from sqlalchemy import func, select
 
 from bench.sinks import LATENCY, Behaviour
@@ -38,14 +37,6 @@ def spread_followers(org, port, hosts, per_host):
     for host, _ in addresses:
         add_followers(org, host, port, count=per_host, shared=False)
     return addresses
-
-
-def wait_for(predicate, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.05)
 
 
 @pytest.fixture

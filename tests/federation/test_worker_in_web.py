@@ -5,35 +5,20 @@ and a graceful stop ends every process."""
 import fcntl
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from delivery_support import free_port, wait_for
 
+from bench.httpload import children
 from hub.extensions import db
 from hub.services import inbox, posts
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait(condition, what: str, seconds: float = 30.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    pytest.fail(f"waited {seconds:g} s for {what}")
 
 
 def _alive(pid: int) -> bool:
@@ -53,7 +38,7 @@ def web(app, tmp_path):
                HUB_SCHEME="http", HUB_SECRET_KEY="test-secret", HUB_INSTANCE_DIR=config["HUB_INSTANCE_DIR"],
                HUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8", HUB_WORKER_IN_WEB="1", HUB_WEB_WORKERS="1")
     log = open(tmp_path / "gunicorn.log", "wb")
-    proc = subprocess.Popen([GUNICORN, "--bind", f"127.0.0.1:{_free_port()}", "hub.wsgi:app"], env=env,
+    proc = subprocess.Popen([GUNICORN, "--bind", f"127.0.0.1:{free_port()}", "hub.wsgi:app"], env=env,
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     lock = Path(app.config["HUB_INSTANCE_DIR"]) / "delivery-worker.lock"
     try:
@@ -80,15 +65,15 @@ def test_the_delivery_slot_delivers_is_restarted_and_stops(web, org, owner, peer
     alice.post_to(client, "/inbox", alice.activity("Follow", org.uri))
     inbox.process_due(10)
     db.session.commit()
-    first = _wait(lambda: _delivering(lock), "a slot to take the delivery lock")
+    first = wait_for(lambda: _delivering(lock), "a slot to take the delivery lock")
 
     posts.create_post(org, owner, "ນ້ຳຖ້ວມຢູ່ບ້ານນາ ກະລຸນາຍ້າຍໄປບ່ອນສູງ", language="lo")
-    _wait(lambda: peer.received("Create"), "the post to reach the follower's server")
+    wait_for(lambda: peer.received("Create"), "the post to reach the follower's server")
 
     os.kill(first, signal.SIGKILL)
-    second = _wait(lambda: (pid := _delivering(lock)) and pid != first and pid, "a new delivery slot")
+    second = wait_for(lambda: (pid := _delivering(lock)) and pid != first and pid, "a new delivery slot")
     posts.create_post(org, owner, "ນ້ຳລົດລົງແລ້ວ", language="lo")  # (the first may come twice: at least once)
-    _wait(lambda: any("ນ້ຳລົດລົງແລ້ວ" in a["object"]["content"] for a in peer.received("Create")),
+    wait_for(lambda: any("ນ້ຳລົດລົງແລ້ວ" in a["object"]["content"] for a in peer.received("Create")),
           "the second post, from the new slot")
 
     proc.send_signal(signal.SIGTERM)
@@ -118,30 +103,18 @@ def test_a_slot_takes_over_when_the_lock_frees_after_start(web, org, owner, peer
     alice.post_to(client, "/inbox", alice.activity("Follow", org.uri))
     inbox.process_due(10)
     posts.create_post(org, owner, "ກອງປະຊຸມມື້ອື່ນ", language="lo")
-    _wait(lambda: len(_children(proc.pid)) == 2, "gunicorn's two slots")
+    wait_for(lambda: len(children(proc.pid)) == 2, "gunicorn's two slots")
     time.sleep(1)
     assert peer.received("Create") == []  # nobody of the new tree delivers yet
     os.close(held)
-    _wait(lambda: peer.received("Create"), "the post, once a slot took the lock", seconds=40)
-    _wait(lambda: _delivering(lock) in _children(proc.pid), "the lock held by a slot of this gunicorn")
+    wait_for(lambda: peer.received("Create"), "the post, once a slot took the lock", timeout=40)
+    wait_for(lambda: _delivering(lock) in children(proc.pid), "the lock held by a slot of this gunicorn")
 
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def test_the_delivery_slot_stops_when_the_master_is_killed(web):
     proc, lock = web
-    delivering = _wait(lambda: _delivering(lock), "a slot to take the delivery lock")
+    delivering = wait_for(lambda: _delivering(lock), "a slot to take the delivery lock")
     proc.kill()
     proc.wait(10)
-    _wait(lambda: not _alive(delivering), "the orphaned delivery slot to stop", seconds=20)
+    wait_for(lambda: not _alive(delivering), "the orphaned delivery slot to stop", timeout=20)

@@ -2,7 +2,6 @@
 
 import json
 import math
-import re
 
 from federation.errors import MalformedDocument
 
@@ -10,23 +9,19 @@ MAX_BYTES = 1_000_000
 MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 100
 
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
 
-def _depth(text: str, limit: int) -> int:
-    """The deepest bracket nesting of a JSON text (strings ignored), stopping beyond limit."""
-    depth = deepest = 0
-    for char in _NOT_BRACKETS.sub("", _STRINGS.sub("", text)):
-        if char in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    break
-        else:
-            depth -= 1
-    return deepest
+def _deeper_than(document, limit: int) -> bool:
+    """True when the parsed document nests containers deeper than limit (the top object is 1)."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in value.values() if isinstance(value, dict) else value:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
 
 
 def _int(text: str) -> int:
@@ -63,14 +58,16 @@ def parse_json_limited(raw: bytes | str, max_bytes: int = MAX_BYTES, max_depth: 
         text = raw
     else:
         raise MalformedDocument("document must be bytes or str")
-    if _depth(text, max_depth) > max_depth:
-        raise MalformedDocument(f"document nested deeper than {max_depth}")
-    try:
+    try:  # json's C parser stops at the interpreter's recursion limit: deeper input is refused there
         document = json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError as exc:
+        raise MalformedDocument(f"document nested deeper than {max_depth}") from exc
+    except ValueError as exc:
         if isinstance(exc, MalformedDocument):
             raise
         raise MalformedDocument(f"invalid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise MalformedDocument("document is not a JSON object")
+    if _deeper_than(document, max_depth):
+        raise MalformedDocument(f"document nested deeper than {max_depth}")
     return document

@@ -23,7 +23,7 @@ from hub.models.activity import QUEUED
 
 BLOCKED_SECONDS = 2.0
 FLOOD_SECONDS = 1.0
-KEY_SECONDS = 5.0
+KEY_SECONDS = 60.0
 MAX_KEYS = 10_000
 _EXTENSION = "hub.inbox_cache"
 _DOMAIN_STATES = changes.counter(lambda table: table == DomainState.__tablename__)

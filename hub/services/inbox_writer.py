@@ -30,13 +30,14 @@ WAIT_SECONDS = 5.0
 _EXTENSION = "hub.inbox_writer"
 _TABLE = InboxItem.__table__
 # One statement, so one round trip and one commit per batch: the rows (duplicates ignored), then
-# a NOTIFY that wakes idle workers.
+# a NOTIFY that wakes idle workers. The arrays go in binary (%b): psycopg escapes text arrays
+# in Python, which cost twice the round trip.
 GROUP_INSERT = f"""
 WITH stored AS (
   INSERT INTO inbox_items (activity_uri, type, actor_uri, payload, state, attempts, next_attempt_at,
                            received_at, error)
   SELECT uri, kind, actor, payload, 'queued', 0, %(now)s, %(now)s, ''
-  FROM unnest(%(uris)s::text[], %(kinds)s::text[], %(actors)s::text[], %(payloads)s::text[])
+  FROM unnest(%(uris)b::text[], %(kinds)b::text[], %(actors)b::text[], %(payloads)b::text[])
        AS batch(uri, kind, actor, payload)
   ON CONFLICT (activity_uri) DO NOTHING RETURNING 1)
 SELECT count(*), pg_notify('{WAKE_CHANNEL}', '') FROM stored
@@ -121,7 +122,7 @@ class GroupWriter:
             if self.conn is None or self.conn.closed:
                 url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
                 self.conn = psycopg.connect(url, autocommit=True)
-                self.cursor = self.conn.cursor(binary=True)  # one cursor, binary parameters: less to convert
+                self.cursor = self.conn.cursor(binary=True)  # one cursor, binary results
             self.cursor.execute(GROUP_INSERT, {
                 "now": rows[0]["received_at"], "uris": [r["activity_uri"] for r in rows],
                 "kinds": [r["type"] for r in rows], "actors": [r["actor_uri"] for r in rows],

@@ -3,7 +3,8 @@ the blocked domains, how many activities each server has waiting, and keys that 
 
 A blocked domain is seen within BLOCKED_SECONDS by every process (at once by the one that
 blocked it). The flood limit is approximate: the waiting counts are read at most once per
-FLOOD_SECONDS per process, plus what this process stored since. A cached key only ever short-cuts
+FLOOD_SECONDS per process (less often while the query is slow: a long backlog makes it so), plus
+what this process stored since. A cached key only ever short-cuts
 a signature that verifies with it, from the actor that owned it; any failure goes back to the
 database and the origin (so a rotated key is picked up at once), and a replaced key may still
 verify in a process that cached it for at most KEY_SECONDS.
@@ -23,6 +24,7 @@ from hub.models.activity import QUEUED
 
 BLOCKED_SECONDS = 2.0
 FLOOD_SECONDS = 1.0
+FLOOD_COST_SHARE = 0.05  # the waiting counts take at most this share of one request thread's time
 KEY_SECONDS = 60.0
 MAX_KEYS = 10_000
 _EXTENSION = "hub.inbox_cache"
@@ -71,9 +73,10 @@ class InboxCache:
             finally:
                 with self.lock:
                     self.refreshing = False
+            took = time.monotonic() - now
             with self.lock:
                 self.waiting, self.added = counts, defaultdict(int)
-                self.waiting_until = time.monotonic() + FLOOD_SECONDS
+                self.waiting_until = time.monotonic() + refresh_interval(took)
         with self.lock:
             return self.waiting.get(host, 0) + self.added[host] >= limit
 
@@ -117,6 +120,11 @@ class InboxCache:
     def forget_key(self, key_id: str) -> None:
         """Drop a key (it failed to verify, or its owner changed)."""
         self.keys.pop(key_id, None)
+
+
+def refresh_interval(query_seconds: float) -> float:
+    """Seconds until the waiting counts are read again, given how long reading them took."""
+    return max(FLOOD_SECONDS, query_seconds / FLOOD_COST_SHARE)
 
 
 def cache() -> InboxCache:

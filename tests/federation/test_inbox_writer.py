@@ -12,10 +12,11 @@ from fakepeer import key_pair
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from hub import convert
 from hub.extensions import db
 from hub.models import DomainState, InboxItem, Like
 from hub.models.base import utcnow
-from hub.services import inbox, inbox_writer, posts
+from hub.services import inbox, inbox_cache, inbox_writer, posts
 
 
 @pytest.fixture
@@ -122,6 +123,16 @@ def test_a_block_takes_effect_at_once_in_the_process_that_made_it(client, org, a
     db.session.commit()
     assert alice.post_to(client, "/inbox", alice.activity("Like", f"{org.uri}/1")).status_code == 403
     assert len(stored_ids()) == 1
+
+
+def test_the_waiting_counts_are_read_less_often_when_the_backlog_makes_them_slow(client, org, alice):
+    assert inbox_cache.refresh_interval(0.002) == inbox_cache.FLOOD_SECONDS
+    assert inbox_cache.refresh_interval(0.25) == pytest.approx(5.0)  # 5 % of the time, not 25 %
+    assert alice.post_to(client, "/inbox", alice.activity("Follow", org.uri)).status_code == 202
+    state = inbox_cache.cache()
+    assert state.waiting_until - time.monotonic() <= inbox_cache.refresh_interval(0.2)
+    host = convert.host_of(alice.uri)
+    assert state.waiting.get(host, 0) + state.added[host] == 1  # what the next flood check counts
 
 
 def test_a_late_replay_with_an_expired_signature_still_answers_202(client, org, alice):

@@ -22,7 +22,7 @@ PIDS+=($!)
 STOP=""
 trap 'STOP=1' INT TERM
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait' EXIT
-echo "CSO Hub is at ${HUB_SCHEME}://${HUB_DOMAIN}  (Ctrl-C stops web and worker)"
+echo "CSO Hub is at ${HUB_SCHEME}://${HUB_DOMAIN}, listening on ${BIND}  (Ctrl-C stops web and worker)"
 alive() { for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
 while [ -z "$STOP" ] && alive; do sleep 0.5; done
 [ -n "$STOP" ] && exit 130

@@ -31,9 +31,8 @@ from e2e_support import (
     Peers,
     listening,
     run,
-    tail,
-    wait_for,
 )
+from polling import tail, wait_for
 
 # one lock for every checkout on this machine: the peers' addresses and names are machine-wide
 LOCK = Path(tempfile.gettempdir()) / "cso-hub-e2e-peers.lock"

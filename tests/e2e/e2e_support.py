@@ -8,13 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 import requests
 import sqlalchemy as sa
+from polling import tail
 
 REPO = Path(__file__).resolve().parents[2]
 PEERS = Path(os.environ.get("PEERS") or REPO / ".peers")
@@ -30,28 +30,6 @@ ORG_NAME = "ອົງການທົດລອງ Test CSO"
 EDITOR = "editor@example.org"
 AS_JSON = "application/activity+json"
 TIMEOUT = 60.0
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    """The last lines of a log file, for failure messages."""
-    if not path.exists():
-        return f"({path} does not exist)"
-    text = path.read_text(errors="replace").splitlines()[-lines:]
-    return f"--- {path} (last {len(text)} lines)\n" + "\n".join(text)
-
-
-def wait_for(probe, what: str, *, timeout: float = TIMEOUT, interval: float = 0.5, logs=()):
-    """Poll probe() until it returns something truthy; on timeout fail with `what` and the logs' tails."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            details = "\n".join(tail(Path(p)) for p in logs)
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {value!r}\n"
-                        f"{details}", pytrace=False)
-        time.sleep(interval)
 
 
 def run(cmd: list, *, env: dict | None = None, timeout: float = TIMEOUT, input: str | None = None,

@@ -2,7 +2,8 @@
 a Lao post with its edit and deletion, a boost, and a reply shown under the post."""
 
 import pytest
-from e2e_support import AS_JSON, EDITOR, ORG, ORG_NAME, wait_for
+from e2e_support import AS_JSON, EDITOR, ORG, ORG_NAME
+from polling import wait_for
 
 pytestmark = pytest.mark.e2e
 PUBLIC = {"as:Public", "Public", "https://www.w3.org/ns/activitystreams#Public"}

@@ -2,7 +2,8 @@
 receives: it follows a CSO, gets the Accept and the CSO's Lao post, then unfollows."""
 
 import pytest
-from e2e_support import ORG, object_id, wait_for
+from e2e_support import ORG, object_id
+from polling import wait_for
 
 pytestmark = pytest.mark.e2e
 PASTURE_ACTOR = "http://pasture-one-actor/actor"

@@ -1,7 +1,6 @@
 """Shared by the delivery tests: fake peers on loopback, remote followers, publishing."""
 
 import socket
-import time
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -18,18 +17,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_for(predicate, what: str = "the condition", timeout: float = 60.0):
-    """Poll until predicate() is truthy and return its value; fail the test after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {timeout:g} s for {what}")
-        time.sleep(0.05)
 
 
 class Peers:

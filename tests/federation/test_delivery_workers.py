@@ -9,7 +9,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from delivery_support import Peers, add_followers, free_port, publish, wait_for
+from delivery_support import Peers, add_followers, free_port, publish
+from polling import wait_for
 from sqlalchemy import func, select
 
 from bench.sinks import LATENCY, Behaviour

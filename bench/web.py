@@ -24,6 +24,7 @@ from bench.httpload import (
 from bench.network import build
 from bench.sinks import Behaviour
 from federation.signatures import Signer, generate_key_pair
+from hub import gunicorn_worker
 from hub.extensions import db
 from hub.models import Actor, InboxItem
 from hub.models.base import utcnow
@@ -92,7 +93,7 @@ def inbox(smoke: bool, runs: int) -> list[Figure]:
         signers = _remote_actors(5 if smoke else 50)
         url = f"http://{DOMAIN}/inbox"
         steady = env.workdir / "steady.tsv"
-        _signed_requests(steady, signers, 10_000 if smoke else 30_000, 0, url)  # more than a run can take
+        _signed_requests(steady, signers, 10_000 if smoke else 30_000, 0, url)  # more than a hub run takes
         burst_file = env.workdir / "burst.tsv"
         _signed_requests(burst_file, signers, burst_size, 1_000_000, url)
         trivial = Gunicorn("bench.trivial:app", env.env)
@@ -310,11 +311,11 @@ def memory(smoke: bool, runs: int) -> list[Figure]:
 
 def _embedded_tier(server: Gunicorn, env: HubEnv) -> dict[str, int]:
     """PSS per process of gunicorn with the delivery slot, the slot named by its lock file."""
-    lock = env.workdir / "instance" / "delivery-worker.lock"
     deadline = time.monotonic() + 30
-    while not (lock.exists() and lock.read_text().isdigit()) and time.monotonic() < deadline:
+    while (delivering := gunicorn_worker.delivering_pid(env.workdir / "instance")) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError("no gunicorn slot took the delivery lock within 30 s")
         time.sleep(0.1)
-    delivering = int(lock.read_text())
     web = [pid for pid in server.workers() if pid != delivering]
     return pss_breakdown({"master": server.proc.pid, **{f"web{n}": pid for n, pid in enumerate(web, 1)},
                           "delivery worker": delivering})

@@ -7,8 +7,8 @@ less). gunicorn's arbiter supervises it as any worker: one that dies is forked a
 delivers is decided by a lock file: the first worker to hold it delivers; the lock is released when
 that process ends, so its replacement takes it; a web slot that finds the lock free (after a
 reload, the old delivery slot ended after the new slots had started) ends itself so that its
-replacement delivers. Larger installs keep separate `hub worker`
-processes (docker-compose), as the embedded slot is one process on one machine.
+replacement delivers. Larger installs keep separate `hub worker` processes (docker-compose), as
+the embedded slot is one process on one machine.
 """
 
 import fcntl
@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 from gunicorn.workers.gthread import ThreadWorker
 
@@ -87,3 +88,12 @@ def _take_lock(path: str) -> int | None:
     os.ftruncate(descriptor, 0)
     os.write(descriptor, str(os.getpid()).encode())  # who delivers, for operators and the benchmark
     return descriptor
+
+
+def delivering_pid(instance_dir) -> int | None:
+    """The pid the delivery slot wrote into the lock file (that process may have ended since), or None."""
+    try:
+        text = Path(instance_dir, LOCK_NAME).read_text()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None

@@ -11,9 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from delivery_support import free_port, wait_for
+from delivery_support import free_port
+from polling import wait_for
 
 from bench.httpload import children
+from hub import gunicorn_worker
 from hub.extensions import db
 from hub.services import inbox, posts
 
@@ -40,7 +42,7 @@ def web(app, tmp_path):
     log = open(tmp_path / "gunicorn.log", "wb")
     proc = subprocess.Popen([GUNICORN, "--bind", f"127.0.0.1:{free_port()}", "hub.wsgi:app"], env=env,
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    lock = Path(app.config["HUB_INSTANCE_DIR"]) / "delivery-worker.lock"
+    lock = Path(app.config["HUB_INSTANCE_DIR"]) / gunicorn_worker.LOCK_NAME
     try:
         yield proc, lock
     finally:
@@ -55,8 +57,8 @@ def web(app, tmp_path):
 
 
 def _delivering(lock: Path) -> int:
-    text = lock.read_text() if lock.exists() else ""
-    return int(text) if text.isdigit() and _alive(int(text)) else 0
+    pid = gunicorn_worker.delivering_pid(lock.parent)
+    return pid if pid and _alive(pid) else 0
 
 
 def test_the_delivery_slot_delivers_is_restarted_and_stops(web, org, owner, peer, client):
@@ -109,7 +111,6 @@ def test_a_slot_takes_over_when_the_lock_frees_after_start(web, org, owner, peer
     os.close(held)
     wait_for(lambda: peer.received("Create"), "the post, once a slot took the lock", timeout=40)
     wait_for(lambda: _delivering(lock) in children(proc.pid), "the lock held by a slot of this gunicorn")
-
 
 
 def test_the_delivery_slot_stops_when_the_master_is_killed(web):

@@ -10,7 +10,6 @@ MAX_DEPTH = 64
 MAX_NUMBER_CHARS = 100
 
 
-
 def _deeper_than(document, limit: int) -> bool:
     """True when the parsed document nests containers deeper than limit (the top object is 1)."""
     stack = [(document, 1)]

@@ -4,10 +4,10 @@ the blocked domains, how many activities each server has waiting, and keys that 
 A blocked domain is seen within BLOCKED_SECONDS by every process (at once by the one that
 blocked it). The flood limit is approximate: the waiting counts are read at most once per
 FLOOD_SECONDS per process (less often while the query is slow: a long backlog makes it so), plus
-what this process stored since. A cached key only ever short-cuts
-a signature that verifies with it, from the actor that owned it; any failure goes back to the
-database and the origin (so a rotated key is picked up at once), and a replaced key may still
-verify in a process that cached it for at most KEY_SECONDS.
+what this process stored since. A cached key only ever short-cuts a signature that verifies with
+it, from the actor that owned it; any failure goes back to the database and the origin (so a
+rotated key is picked up at once), and a replaced key may still verify in a process that cached
+it for at most KEY_SECONDS.
 """
 
 import threading

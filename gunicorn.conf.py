@@ -3,7 +3,8 @@
 
 WEB_CONCURRENCY (or HUB_WEB_WORKERS) processes, HUB_WEB_THREADS threads each, plus the delivery
 worker's process when HUB_WORKER_IN_WEB=1. The app is loaded once in the master before forking
-(preload), so the workers share its memory pages.
+(preload), so the workers share its memory pages. With HUB_WEB_CPU_AFFINITY=1 (the default) each
+web process is kept on one CPU, spread evenly over the CPUs the master may use.
 """
 
 import gc
@@ -24,12 +25,21 @@ def _count(*names: str, default: int) -> int:
     return default
 
 
-def _flag(name: str) -> bool:
-    """A yes/no variable: 1 or 0 (unset is 0); exit with a message otherwise."""
+def _flag(name: str, default: bool = False) -> bool:
+    """A yes/no variable: 1 or 0 (unset is the default); exit with a message otherwise."""
     value = os.environ.get(name, "").strip()
     if value not in ("", "0", "1"):
         sys.exit(f"gunicorn.conf.py: {name} must be 1 or 0, not {value!r}")
-    return value == "1"
+    return default if value == "" else value == "1"
+
+
+def least_used_cpu(taken: list) -> int | None:
+    """The CPU (of those this process may use) with the fewest workers in `taken`, lowest first;
+    None on a single CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return min(cpus, key=lambda cpu: (taken.count(cpu), cpu))
 
 
 # HUB_WORKER_IN_WEB=1 (make run): one more slot, which runs the delivery worker (hub/gunicorn_worker.py).
@@ -37,6 +47,9 @@ worker_in_web = _flag("HUB_WORKER_IN_WEB")
 workers = _count("WEB_CONCURRENCY", "HUB_WEB_WORKERS", default=2) + worker_in_web
 threads = _count("HUB_WEB_THREADS", default=4)
 worker_class = "hub.gunicorn_worker.HubWorker" if worker_in_web else "gthread"
+# A web process's threads take turns on its interpreter lock: on one CPU the turn passes without
+# waking another CPU, which left a fifth of the CPU idle under inbox load (issue 4, bench/README.md).
+cpu_affinity = _flag("HUB_WEB_CPU_AFFINITY", default=True)
 preload_app = True
 timeout = 60
 
@@ -71,13 +84,23 @@ def when_ready(server):
 
 def pre_fork(server, worker):
     """Freeze what the preloaded app allocated: the workers' garbage collector then leaves those
-    objects alone, so it does not write to (and so copy) the pages they share with the master."""
+    objects alone, so it does not write to (and so copy) the pages they share with the master.
+    Choose the new worker's CPU: the one fewest live workers were given."""
     gc.collect()
     gc.freeze()
+    if cpu_affinity:
+        worker.hub_cpu = least_used_cpu([getattr(live, "hub_cpu", None) for live in server.WORKERS.values()])
 
 
 def post_fork(server, worker):
-    """Database connections the master may have opened while loading are not shared with workers."""
+    """Keep the worker on its CPU; database connections the master may have opened while loading
+    are not shared with workers."""
+    cpu = getattr(worker, "hub_cpu", None)
+    if cpu is not None:
+        try:
+            os.sched_setaffinity(0, {cpu})
+        except OSError as exc:  # e.g. a container that forbids it: the worker runs unpinned
+            server.log.warning("could not keep worker %s on CPU %s: %s", os.getpid(), cpu, exc)
     app = getattr(server.app, "callable", None)
     extensions = getattr(app, "extensions", {})
     if "sqlalchemy" in extensions:

@@ -9,6 +9,10 @@ that process ends, so its replacement takes it; a web slot that finds the lock f
 reload, the old delivery slot ended after the new slots had started) ends itself so that its
 replacement delivers. Larger installs keep separate `hub worker` processes (docker-compose), as
 the embedded slot is one process on one machine.
+
+gunicorn.conf.py keeps each slot on one CPU (HUB_WEB_CPU_AFFINITY) without knowing which slot will
+deliver: the delivery slot may use every CPU again, and a web slot that finds an older web slot on
+its CPU moves to a CPU no web slot uses, if there is one.
 """
 
 import fcntl
@@ -35,9 +39,11 @@ class HubWorker(ThreadWorker):
         path = os.path.join(app.instance_path, LOCK_NAME)
         lock = _take_lock(path)
         if lock is None:
+            settle_web_slot_cpu(self.ppid, delivering_pid(app.instance_path))
             threading.Thread(target=self._watch_lock, args=(path,), daemon=True).start()
             return super().run()
         try:
+            _set_cpus(os.getpid(), os.sched_getaffinity(self.ppid))  # delivery: every CPU the master has
             self._deliver(app)
         finally:
             os.close(lock)
@@ -47,6 +53,7 @@ class HubWorker(ThreadWorker):
         hold the lock and end this web process gracefully; its replacement takes the lock."""
         while self.alive:
             time.sleep(HEARTBEAT_SECONDS)
+            settle_web_slot_cpu(self.ppid, delivering_pid(os.path.dirname(path)))  # slots forked since
             lock = _take_lock(path)
             if lock is not None:
                 self.log.info("no process delivers: this web process stops so that its replacement does")
@@ -74,6 +81,52 @@ class HubWorker(ThreadWorker):
                 os.kill(os.getpid(), signal.SIGTERM)  # run_forever finishes the batch in flight, then returns
                 return
             self.notify()
+
+
+def settle_web_slot_cpu(master: int, delivering: int | None) -> None:
+    """Move this web slot off its CPU when an older web slot shares it and a CPU has no web slot."""
+    mine = os.sched_getaffinity(0)
+    if len(mine) != 1:
+        return  # not kept on one CPU (HUB_WEB_CPU_AFFINITY=0, or a single CPU)
+    me = os.getpid()
+    web = {pid: cpus for pid in _children(master) if pid not in (me, delivering)
+           if len(cpus := _cpus_of(pid)) == 1}
+    if not any(_age(pid) < _age(me) and cpus == mine for pid, cpus in web.items()):
+        return
+    free = sorted(os.sched_getaffinity(master) - set().union(*web.values()))
+    if free:
+        _set_cpus(me, {free[0]})
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _age(pid: int) -> tuple[int, int]:
+    """When the process started (clock ticks since boot), then its pid: older sorts first."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]), pid
+    except (OSError, IndexError, ValueError):  # ended meanwhile
+        return 0, pid
+
+
+def _cpus_of(pid: int) -> set[int]:
+    try:
+        return os.sched_getaffinity(pid)
+    except OSError:  # ended meanwhile
+        return set()
+
+
+def _set_cpus(pid: int, cpus: set[int]) -> None:
+    """Every thread of the process (Linux sets the CPUs of one thread at a time)."""
+    try:
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            os.sched_setaffinity(int(thread), cpus)
+    except OSError:  # not allowed here (some containers), or the thread ended: left where it is
+        pass
 
 
 def _take_lock(path: str) -> int | None:

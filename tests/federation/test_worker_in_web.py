@@ -31,29 +31,38 @@ def _alive(pid: int) -> bool:
         return False
 
 
-@pytest.fixture
-def web(app, tmp_path):
-    """gunicorn with one web slot and the delivery slot, on the test's database."""
+def _gunicorn(app, log_path: Path, web_workers: int):
+    """gunicorn with `web_workers` web slots and the delivery slot, on the test's database."""
     db.session.commit()
     config = app.config
     env = dict(os.environ, DATABASE_URL=config["SQLALCHEMY_DATABASE_URI"], HUB_DOMAIN=config["HUB_DOMAIN"],
                HUB_SCHEME="http", HUB_SECRET_KEY="test-secret", HUB_INSTANCE_DIR=config["HUB_INSTANCE_DIR"],
-               HUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8", HUB_WORKER_IN_WEB="1", HUB_WEB_WORKERS="1")
-    log = open(tmp_path / "gunicorn.log", "wb")
-    proc = subprocess.Popen([GUNICORN, "--bind", f"127.0.0.1:{free_port()}", "hub.wsgi:app"], env=env,
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    lock = Path(app.config["HUB_INSTANCE_DIR"]) / gunicorn_worker.LOCK_NAME
+               HUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8", HUB_WORKER_IN_WEB="1",
+               HUB_WEB_WORKERS=str(web_workers))
+    env.pop("HUB_WEB_CPU_AFFINITY", None)  # the default: on
+    with open(log_path, "wb") as log:
+        return subprocess.Popen([GUNICORN, "--bind", f"127.0.0.1:{free_port()}", "hub.wsgi:app"], env=env,
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _stop(proc) -> None:
+    if proc.poll() is None:
+        proc.terminate()  # a graceful stop ends the delivery slot too
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture
+def web(app, tmp_path):
+    """gunicorn with one web slot and the delivery slot: (process, lock file)."""
+    proc = _gunicorn(app, tmp_path / "gunicorn.log", web_workers=1)
     try:
-        yield proc, lock
+        yield proc, Path(app.config["HUB_INSTANCE_DIR"]) / gunicorn_worker.LOCK_NAME
     finally:
-        if proc.poll() is None:
-            proc.terminate()  # a graceful stop ends the delivery slot too
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        log.close()
+        _stop(proc)
 
 
 def _delivering(lock: Path) -> int:
@@ -86,6 +95,7 @@ def test_the_delivery_slot_delivers_is_restarted_and_stops(web, org, owner, peer
 @pytest.mark.parametrize(("name", "value", "message"), [
     ("HUB_WORKER_IN_WEB", "yes", "HUB_WORKER_IN_WEB must be 1 or 0, not 'yes'"),
     ("HUB_WEB_THREADS", "four", "HUB_WEB_THREADS must be a positive whole number, not 'four'"),
+    ("HUB_WEB_CPU_AFFINITY", "yes", "HUB_WEB_CPU_AFFINITY must be 1 or 0, not 'yes'"),
 ])
 def test_a_bad_gunicorn_setting_stops_with_one_clear_line(name, value, message):
     done = subprocess.run([GUNICORN, "--check-config", "bench.trivial:app"], cwd=ROOT, capture_output=True,
@@ -119,3 +129,26 @@ def test_the_delivery_slot_stops_when_the_master_is_killed(web):
     proc.kill()
     proc.wait(10)
     wait_for(lambda: not _alive(delivering), "the orphaned delivery slot to stop", timeout=20)
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two CPUs or more")
+def test_web_slots_get_a_cpu_each_and_the_delivery_slot_every_cpu(app, tmp_path):
+    """The master gives each slot a CPU before it knows which will deliver; whichever does, the
+    web slots end up on different CPUs and the delivery slot may use all of them."""
+    proc = _gunicorn(app, tmp_path / "gunicorn.log", web_workers=2)
+    try:
+        lock = Path(app.config["HUB_INSTANCE_DIR"]) / gunicorn_worker.LOCK_NAME
+        delivering = wait_for(lambda: _delivering(lock), "a slot to take the delivery lock")
+        master_cpus = os.sched_getaffinity(proc.pid)
+        wait_for(lambda: os.sched_getaffinity(delivering) == master_cpus, "the delivery slot on every CPU")
+
+        def web_cpus():
+            slots = [pid for pid in children(proc.pid) if pid != delivering]
+            cpus = [os.sched_getaffinity(pid) for pid in slots]
+            return len(slots) == 2 and all(len(one) == 1 for one in cpus) and cpus[0] != cpus[1] and cpus
+
+        wait_for(web_cpus, "the two web slots on different CPUs", timeout=20)
+        threads = Path(f"/proc/{delivering}/task").iterdir()
+        assert all(os.sched_getaffinity(int(t.name)) == master_cpus for t in threads)
+    finally:
+        _stop(proc)

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.gunicorn_worker import children
+
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 WEB_WORKERS = 2  # as `make run` starts it (HUB_WEB_WORKERS)
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
@@ -75,15 +77,6 @@ class Gunicorn:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of a process."""
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
 
 
 def pss_kb(pid: int) -> int:

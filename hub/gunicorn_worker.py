@@ -89,7 +89,7 @@ def settle_web_slot_cpu(master: int, delivering: int | None) -> None:
     if len(mine) != 1:
         return  # not kept on one CPU (HUB_WEB_CPU_AFFINITY=0, or a single CPU)
     me = os.getpid()
-    web = {pid: cpus for pid in _children(master) if pid not in (me, delivering)
+    web = {pid: cpus for pid in children(master) if pid not in (me, delivering)
            if len(cpus := _cpus_of(pid)) == 1}
     if not any(_age(pid) < _age(me) and cpus == mine for pid, cpus in web.items()):
         return
@@ -98,7 +98,8 @@ def settle_web_slot_cpu(master: int, delivering: int | None) -> None:
         _set_cpus(me, {free[0]})
 
 
-def _children(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
+    """Direct children of a process (none where /proc does not list them)."""
     try:
         return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:

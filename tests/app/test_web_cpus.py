@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from polling import wait_for
 
-from bench.httpload import children
+from hub.gunicorn_worker import children
 
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = Path(sys.executable).parent / "gunicorn"

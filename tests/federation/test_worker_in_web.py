@@ -14,9 +14,9 @@ import pytest
 from delivery_support import free_port
 from polling import wait_for
 
-from bench.httpload import children
 from hub import gunicorn_worker
 from hub.extensions import db
+from hub.gunicorn_worker import children
 from hub.services import inbox, posts
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -133,10 +133,16 @@ class Signer:
         return f"Signer({self.key_id!r})"
 
 
+class LowerHeaders(dict):
+    """Headers whose names lower_headers has lower-cased already (so it need not do it again)."""
+
+
 def lower_headers(headers) -> dict[str, str]:
     """Any header mapping (dict, multidict, werkzeug Headers, list of pairs) with lower-case keys."""
+    if isinstance(headers, LowerHeaders):
+        return headers
     items = headers.items() if hasattr(headers, "items") else headers
-    out: dict[str, str] = {}
+    out = LowerHeaders()
     for key, value in items:
         key = key.lower()
         out[key] = f"{out[key]}, {value}" if key in out else value
@@ -154,14 +160,16 @@ def parse_signature_header(value: str) -> dict:
     if value[:10].lower() == "signature ":
         value = value[10:]
     raw: dict[str, str] = {}
+    seen: set[str] = set()
     pos = 0
     while pos < len(value):
         match = _PARAM.match(value, pos)
         if not match:
             raise SignatureError("malformed Signature header")
         name = match.group(1)
-        if name.lower() in {key.lower() for key in raw}:
+        if name.lower() in seen:
             raise SignatureError(f"duplicate signature parameter {name}")
+        seen.add(name.lower())
         text = match.group(2)
         if text is not None and "\\" in text:  # a quoted-pair escape: rare, so only then the regex
             text = re.sub(r"\\(.)", r"\1", text)
@@ -218,18 +226,25 @@ def key_id_of(headers) -> str:
     return signature_params(headers)["keyId"]
 
 
+# Requests signed within the same second carry the same Date: parse each value once.
+@lru_cache(maxsize=256)
+def _date_timestamp(value: str) -> float:
+    when = parsedate_to_datetime(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
 def _check_time(params: dict, headers: dict[str, str], now: float, max_skew: float) -> None:
     signed = params["headers"]
     if "date" not in signed and "(created)" not in signed:
         raise SignatureError("neither date nor (created) is signed")
     if "date" in signed:
         try:
-            when = parsedate_to_datetime(headers.get("date", ""))
+            when = _date_timestamp(headers.get("date", ""))
         except (TypeError, ValueError, IndexError) as exc:
             raise SignatureError("unreadable Date header") from exc
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        if abs(when.timestamp() - now) > max_skew:
+        if abs(when - now) > max_skew:
             raise SignatureError("Date header outside the accepted window")
     if "(created)" in signed:
         if params["created"] is None:

@@ -1,6 +1,7 @@
 """ActivityStreams vocabulary: contexts, media types, the Public collection and small helpers for
 ids, addressing and host comparison."""
 
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
@@ -103,19 +104,26 @@ def normalise_host(host_or_url: str) -> str:
     if "//" in netloc:
         parts = urlsplit(netloc)
         scheme, netloc = parts.scheme.lower(), parts.netloc
-    netloc = netloc.rpartition("@")[2]
-    host, port = _split_netloc(netloc)
+    return _canonical_host(scheme, netloc)
+
+
+# Every inbox request asks for the host of its activity's id and of its actor, and the IDNA codec
+# is slow; the same servers recur, so the answer is kept per (scheme, netloc). A ValueError is not
+# kept: malformed hosts are rare.
+@lru_cache(maxsize=4096)
+def _canonical_host(scheme: str, netloc: str) -> str:
+    host, port = _split_netloc(netloc.rpartition("@")[2])
     if not host.startswith("["):
         host = host.rstrip(".").lower()
         if not host or any(c in host for c in "/\\?#% "):
-            raise ValueError(f"bad host in {host_or_url!r}")
+            raise ValueError(f"bad host in {netloc!r}")
         try:
             host = host.encode("idna").decode("ascii")
         except UnicodeError as exc:
-            raise ValueError(f"bad host in {host_or_url!r}") from exc
+            raise ValueError(f"bad host in {netloc!r}") from exc
     if port:
         if not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"bad port in {host_or_url!r}")
+            raise ValueError(f"bad port in {netloc!r}")
         if DEFAULT_PORTS.get(scheme) == int(port):
             port = ""
     return f"{host}:{int(port)}" if port else host
@@ -124,9 +132,10 @@ def normalise_host(host_or_url: str) -> str:
 def host_of(url: str) -> str | None:
     """The normalised host[:port] of a URL, or None when it has none or is malformed."""
     try:
-        if not urlsplit(url).netloc:
+        parts = urlsplit(url)
+        if not parts.netloc:
             return None
-        return normalise_host(url)
+        return _canonical_host(parts.scheme.lower(), parts.netloc)
     except (ValueError, TypeError, AttributeError):
         return None
 

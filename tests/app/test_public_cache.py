@@ -2,11 +2,13 @@
 clears it. Changes made behind the session's back (a second connection, as another process would)
 show whether an answer came from the cache."""
 
+import threading
+
 import pytest
 from sqlalchemy import update
 from web_support import Web
 
-from hub import create_app
+from hub import create_app, microcache
 from hub.config import ConfigError
 from hub.extensions import db
 from hub.models import Actor, InboxItem
@@ -98,3 +100,86 @@ def test_a_bad_setting_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HUB_PUBLIC_CACHE_SECONDS", "soon")
     with pytest.raises(ConfigError, match="HUB_PUBLIC_CACHE_SECONDS"):
         create_app({"SECRET_KEY": "x"})
+
+
+# --- an aged answer is renewed by one request while the others still get it --------------------
+
+class _Clock:
+    """time.monotonic for hub.microcache, moved by the test."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Page:
+    """A WSGI app whose answers the test sets; `hold` keeps a request inside the app."""
+
+    def __init__(self):
+        self.status, self.body, self.runs = "200 OK", b"first", 0
+        self.hold = None
+        self.inside = threading.Event()
+
+    def __call__(self, environ, start_response):
+        self.runs += 1
+        environ[microcache.CACHEABLE] = True
+        body = self.body
+        if self.hold is not None:
+            self.inside.set()
+            self.hold.wait(10)
+        start_response(self.status, [("Content-Type", "text/plain")])
+        return [body]
+
+
+def _get(cache) -> tuple[str, bytes]:
+    started = {}
+    body = b"".join(cache({"REQUEST_METHOD": "GET", "PATH_INFO": "/@lao_cso", "HTTP_HOST": "hub.test"},
+                          lambda status, headers, exc_info=None: started.update(status=status)))
+    return started["status"], body
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A clock the test moves instead of waiting."""
+    moved = _Clock()
+    monkeypatch.setattr(microcache.time, "monotonic", moved)
+    return moved
+
+
+def test_while_one_request_renews_an_aged_answer_the_others_get_it(clock):
+    page = _Page()
+    cache = microcache.PublicCache(page, seconds=5)
+    assert _get(cache) == ("200 OK", b"first")
+    clock.now += 6  # aged, but less than twice the cache's seconds
+    page.body, page.hold = b"second", threading.Event()
+    renewing = threading.Thread(target=_get, args=(cache,))
+    renewing.start()
+    assert page.inside.wait(10)
+    assert _get(cache) == ("200 OK", b"first")  # not a second rebuild of the same page
+    assert page.runs == 2
+    page.hold.set()
+    renewing.join(10)
+    assert _get(cache) == ("200 OK", b"second")
+    assert page.runs == 2
+
+
+def test_an_answer_older_than_twice_the_seconds_is_never_given(clock):
+    page = _Page()
+    cache = microcache.PublicCache(page, seconds=5)
+    _get(cache)
+    clock.now += 11
+    page.body = b"second"
+    assert _get(cache) == ("200 OK", b"second")
+
+
+def test_when_the_renewal_is_not_kept_the_aged_answer_is_dropped(clock):
+    page = _Page()
+    cache = microcache.PublicCache(page, seconds=5)
+    _get(cache)
+    clock.now += 6
+    page.status, page.body = "404 NOT FOUND", b"gone"  # e.g. the organisation was deleted meanwhile
+    assert _get(cache) == ("404 NOT FOUND", b"gone")
+    assert _get(cache) == ("404 NOT FOUND", b"gone")  # not the old 200 while nobody renews it
+    assert page.runs == 3

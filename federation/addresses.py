@@ -23,15 +23,27 @@ def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
                                  or ip.is_reserved or ip.is_unspecified)
 
 
+MAX_VERDICTS = 10_000
+
+
 class AddressPolicy:
     """Which addresses outgoing requests may reach: public ones, plus the allowed networks (CIDRs)."""
 
     def __init__(self, allowed_networks: list[str] | tuple[str, ...] = ()):
         self.allowed = [ipaddress.ip_network(net.strip(), strict=False)
                         for net in (allowed_networks or []) if net and net.strip()]
+        self._verdicts: dict = {}  # a fan-out vets thousands of connections to the same addresses
 
     def allows(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         """True when the address is public or inside an allowed network."""
+        verdict = self._verdicts.get(ip)
+        if verdict is None:
+            if len(self._verdicts) >= MAX_VERDICTS:
+                self._verdicts.clear()
+            verdict = self._verdicts[ip] = self._judge(ip)
+        return verdict
+
+    def _judge(self, ip) -> bool:
         candidates = [ip] + ([ip.ipv4_mapped] if ip.version == 6 and ip.ipv4_mapped else [])
         if any(c in net for c in candidates for net in self.allowed if c.version == net.version):
             return True

@@ -4,6 +4,7 @@ signed GETs and POSTs, and TLS with the host name checked."""
 
 import datetime
 import gzip
+import ipaddress
 import json
 import socket
 import ssl
@@ -17,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from federation import signatures, transport
+from federation import addresses, signatures, transport
 from federation.addresses import AddressPolicy
 from federation.errors import (
     BadContentType,
@@ -156,6 +157,16 @@ def test_allowed_networks_open_exactly_those_addresses():
     for host in ("10.0.0.1", "169.254.169.254", "::1", "0.0.0.0"):
         with pytest.raises(UnsafeAddress):
             policy.vet(host, 80)
+
+
+def test_verdicts_kept_per_address_stay_right_and_bounded(monkeypatch):
+    monkeypatch.setattr(addresses, "MAX_VERDICTS", 3)
+    policy = AddressPolicy(["127.0.0.0/8"])
+    asked = [("127.2.0.1", True), ("10.0.0.1", False), ("8.8.8.8", True), ("::ffff:10.0.0.1", False)]
+    for _ in range(3):  # the second and third rounds are answered from what was kept
+        for text, public_or_allowed in asked:
+            assert policy.allows(ipaddress.ip_address(text)) is public_or_allowed
+    assert len(policy._verdicts) <= 3
 
 
 def test_a_name_resolving_to_any_refused_address_is_refused(monkeypatch):

@@ -226,13 +226,20 @@ def key_id_of(headers) -> str:
     return signature_params(headers)["keyId"]
 
 
-# Requests signed within the same second carry the same Date: parse each value once.
-@lru_cache(maxsize=256)
-def _date_timestamp(value: str) -> float:
+def _parse_date(value: str) -> float:
     when = parsedate_to_datetime(value)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
+
+
+# Requests signed within the same second carry the same Date: each value of the usual length
+# (29 characters) is parsed once.
+_kept_date = lru_cache(maxsize=256)(_parse_date)
+
+
+def _date_timestamp(value: str) -> float:
+    return _kept_date(value) if len(value) <= 64 else _parse_date(value)
 
 
 def _check_time(params: dict, headers: dict[str, str], now: float, max_skew: float) -> None:

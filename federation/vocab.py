@@ -107,11 +107,14 @@ def normalise_host(host_or_url: str) -> str:
     return _canonical_host(scheme, netloc)
 
 
-# Every inbox request asks for the host of its activity's id and of its actor, and the IDNA codec
-# is slow; the same servers recur, so the answer is kept per (scheme, netloc). A ValueError is not
-# kept: malformed hosts are rare.
-@lru_cache(maxsize=4096)
 def _canonical_host(scheme: str, netloc: str) -> str:
+    """The canonical host[:port] of a URL's netloc; ValueError when it is malformed."""
+    if len(netloc) > MAX_KEPT_NETLOC:  # unsigned requests must not fill the cache with long names
+        return _canonicalise(scheme, netloc)
+    return _kept_canonical_host(scheme, netloc)
+
+
+def _canonicalise(scheme: str, netloc: str) -> str:
     host, port = _split_netloc(netloc.rpartition("@")[2])
     if not host.startswith("["):
         host = host.rstrip(".").lower()
@@ -127,6 +130,13 @@ def _canonical_host(scheme: str, netloc: str) -> str:
         if DEFAULT_PORTS.get(scheme) == int(port):
             port = ""
     return f"{host}:{int(port)}" if port else host
+
+
+# Every inbox request asks for the host of its activity's id and of its actor, before its
+# signature is checked, and the IDNA codec is slow; the same servers recur, so the answer is kept
+# per (scheme, netloc) of a usual length. A ValueError is not kept: malformed hosts are rare.
+MAX_KEPT_NETLOC = 300
+_kept_canonical_host = lru_cache(maxsize=4096)(_canonicalise)
 
 
 def host_of(url: str) -> str | None:

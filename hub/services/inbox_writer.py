@@ -13,6 +13,7 @@ written directly.
 import logging
 import os
 import threading
+import time
 
 import psycopg
 from flask import current_app
@@ -27,6 +28,8 @@ from hub.services.delivery import WAKE_CHANNEL
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
 WAIT_SECONDS = 5.0
+GATHER_SECONDS = 0.001  # at most this long a leader waits for the rows of the other busy threads
+BUSY_SECONDS = 0.02  # a thread that queued a row this recently is counted as busy
 _EXTENSION = "hub.inbox_writer"
 _TABLE = InboxItem.__table__
 # One statement, so one round trip and one commit per batch: the rows (duplicates ignored), then
@@ -69,8 +72,10 @@ class GroupWriter:
         self.engine = engine
         self.pid = os.getpid()
         self.lock = threading.Lock()
+        self.queued = threading.Condition(self.lock)  # notified when a row is queued
         self.waiting: list[_Pending] = []
         self.writing = False  # a leader is writing; rows queued meanwhile wait for the next one
+        self.last_row_of: dict[int, float] = {}  # thread id: when it last queued a row
         self.conn: psycopg.Connection | None = None
         self.cursor: psycopg.Cursor | None = None
         self.batches = 0
@@ -80,7 +85,10 @@ class GroupWriter:
         pending = _Pending(row)
         with self.lock:
             self.waiting.append(pending)
+            self.last_row_of[threading.get_ident()] = time.monotonic()
             pending.lead, self.writing = not self.writing, True
+            if not pending.lead:
+                self.queued.notify()
         if not pending.lead and not self._wait(pending):
             return False
         if pending.lead:
@@ -101,6 +109,7 @@ class GroupWriter:
     def _lead(self) -> None:
         """Write the queued rows as one batch, pass the lead on, wake the rows written."""
         with self.lock:
+            self._gather()
             batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
         ok = False
         try:
@@ -116,6 +125,22 @@ class GroupWriter:
                 pending.ok = ok
                 if not pending.lead:
                     pending.signal.release()
+
+    def _gather(self) -> None:
+        """Under the lock: wait, for at most GATHER_SECONDS, until every thread that queued a row
+        within BUSY_SECONDS has queued another. A commit costs about the same whatever its size:
+        under load the batches grow from about 2 rows to the number of busy threads, while a
+        request that comes alone does not wait."""
+        now = time.monotonic()
+        for thread, last in list(self.last_row_of.items()):
+            if now - last > BUSY_SECONDS:
+                del self.last_row_of[thread]
+        expected, deadline = min(len(self.last_row_of), MAX_BATCH), now + GATHER_SECONDS
+        while len(self.waiting) < expected:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.queued.wait(left)
 
     def _write(self, rows: list[dict]) -> bool:
         try:

@@ -97,6 +97,68 @@ def test_a_failing_row_in_a_group_fails_alone(app, org):
     assert stored_ids() == sorted(f"https://peer.example/a/{n}" for n in range(6))
 
 
+def _row(n: int) -> dict:
+    now = utcnow()
+    return {"activity_uri": f"https://peer.example/g/{n}", "type": "Like", "actor_uri": "https://peer.example/u",
+            "payload": "{}", "state": "queued", "attempts": 0, "next_attempt_at": now, "received_at": now,
+            "error": ""}
+
+
+@pytest.fixture
+def group(app, monkeypatch):
+    """A group writer on the test database whose batch sizes are recorded, with waits long enough
+    that only the rule, not the machine's speed, decides how rows are batched."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite writes each row directly")
+    monkeypatch.setattr(inbox_writer, "GATHER_SECONDS", 30.0)
+    monkeypatch.setattr(inbox_writer, "BUSY_SECONDS", 30.0)
+    writer = inbox_writer.GroupWriter(db.engine)
+    writer.sizes = []
+    write = writer._write
+    writer._write = lambda rows: writer.sizes.append(len(rows)) or write(rows)
+    yield writer
+    writer._disconnect()
+
+
+def test_a_leader_waits_for_the_rows_of_the_other_busy_threads(group):
+    steps = [threading.Event() for _ in range(3)]
+    done = []
+
+    def busy_thread(n):
+        with group.lock:  # as if it had just queued a row: busy
+            group.last_row_of[threading.get_ident()] = time.monotonic()
+        steps[n].wait(10)
+        done.append(group.store(_row(10 + n)))
+
+    threads = [threading.Thread(target=busy_thread, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    while len(group.last_row_of) < 3:
+        time.sleep(0.01)
+    steps[0].set()  # its row leads and waits for the two other busy threads
+    while not group.writing:
+        time.sleep(0.01)
+    steps[1].set()
+    steps[2].set()
+    for thread in threads:
+        thread.join(10)
+    assert done == [True, True, True]
+    assert group.sizes == [3]
+    assert stored_ids() == sorted(f"https://peer.example/g/{n}" for n in (10, 11, 12))
+
+
+def test_a_request_alone_does_not_wait_to_be_gathered(group):
+    def alone():
+        for n in range(3):
+            assert group.store(_row(n))
+
+    thread = threading.Thread(target=alone)
+    thread.start()
+    thread.join(10)  # far less than the 30 s a leader may wait for busy threads
+    assert not thread.is_alive()
+    assert group.sizes == [1, 1, 1]
+
+
 def test_a_rotated_key_verifies_at_once_and_the_old_key_stops(client, org, alice):
     assert alice.post_to(client, "/inbox", alice.activity("Follow", org.uri)).status_code == 202
     old_private = alice.private_pem

@@ -1,13 +1,13 @@
 """Durable storage of verified inbox rows, with group commit on PostgreSQL.
 
 Request threads of one web process queue their rows; the first one to find no write in progress
-becomes the leader: it writes every row queued at that moment in one INSERT … ON CONFLICT
-(activity_uri) DO NOTHING and one COMMIT (N activities, one fsync), hands the lead to the oldest
-row queued meanwhile, and wakes the rows it wrote. No extra thread: the leader is a request that
-would have waited anyway. A request answers only after its row is committed. If the batch fails
-or the row is not written within WAIT_SECONDS, the request thread writes its row itself; the
-insert ignores a row already there, so nothing is lost or stored twice. On SQLite every row is
-written directly.
+becomes the leader: it waits briefly for the rows of the other threads seen busy, writes every
+queued row in one INSERT … ON CONFLICT (activity_uri) DO NOTHING and one COMMIT (N activities,
+one fsync), hands the lead to the oldest row queued meanwhile, and wakes the rows it wrote. No
+extra thread: the leader is a request that would have waited anyway. A request answers only
+after its row is committed. If the batch fails or the row is not written within WAIT_SECONDS, the
+request thread writes its row itself; the insert ignores a row already there, so nothing is lost
+or stored twice. On SQLite every row is written directly.
 """
 
 import logging

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from federation.errors import SignatureError
+from federation.memo import keep_short_calls
 from federation.vocab import ACTIVITY_JSON, normalise_host
 
 ALGORITHMS = frozenset({"rsa-sha256", "hs2019"})
@@ -226,20 +227,13 @@ def key_id_of(headers) -> str:
     return signature_params(headers)["keyId"]
 
 
-def _parse_date(value: str) -> float:
+# Requests signed within the same second carry the same Date (29 characters): each is parsed once.
+@keep_short_calls(max_chars=64, maxsize=256)
+def _date_timestamp(value: str) -> float:
     when = parsedate_to_datetime(value)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
-
-
-# Requests signed within the same second carry the same Date: each value of the usual length
-# (29 characters) is parsed once.
-_kept_date = lru_cache(maxsize=256)(_parse_date)
-
-
-def _date_timestamp(value: str) -> float:
-    return _kept_date(value) if len(value) <= 64 else _parse_date(value)
 
 
 def _check_time(params: dict, headers: dict[str, str], now: float, max_skew: float) -> None:

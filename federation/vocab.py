@@ -1,8 +1,9 @@
 """ActivityStreams vocabulary: contexts, media types, the Public collection and small helpers for
 ids, addressing and host comparison."""
 
-from functools import lru_cache
 from urllib.parse import urlsplit
+
+from federation.memo import keep_short_calls
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 SECURITY_CONTEXT = "https://w3id.org/security/v1"
@@ -107,14 +108,12 @@ def normalise_host(host_or_url: str) -> str:
     return _canonical_host(scheme, netloc)
 
 
+# Every inbox request asks for the host of its activity's id and of its actor, before its
+# signature is checked, and the IDNA codec is slow; the same servers recur, so the answer is kept
+# per (scheme, netloc).
+@keep_short_calls(max_chars=300, maxsize=4096)
 def _canonical_host(scheme: str, netloc: str) -> str:
     """The canonical host[:port] of a URL's netloc; ValueError when it is malformed."""
-    if len(netloc) > MAX_KEPT_NETLOC:  # unsigned requests must not fill the cache with long names
-        return _canonicalise(scheme, netloc)
-    return _kept_canonical_host(scheme, netloc)
-
-
-def _canonicalise(scheme: str, netloc: str) -> str:
     host, port = _split_netloc(netloc.rpartition("@")[2])
     if not host.startswith("["):
         host = host.rstrip(".").lower()
@@ -130,13 +129,6 @@ def _canonicalise(scheme: str, netloc: str) -> str:
         if DEFAULT_PORTS.get(scheme) == int(port):
             port = ""
     return f"{host}:{int(port)}" if port else host
-
-
-# Every inbox request asks for the host of its activity's id and of its actor, before its
-# signature is checked, and the IDNA codec is slow; the same servers recur, so the answer is kept
-# per (scheme, netloc) of a usual length. A ValueError is not kept: malformed hosts are rare.
-MAX_KEPT_NETLOC = 300
-_kept_canonical_host = lru_cache(maxsize=4096)(_canonicalise)
 
 
 def host_of(url: str) -> str | None:

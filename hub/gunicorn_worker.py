@@ -91,7 +91,8 @@ def settle_web_slot_cpu(master: int, delivering: int | None) -> None:
     me = os.getpid()
     web = {pid: cpus for pid in children(master) if pid not in (me, delivering)
            if len(cpus := _cpus_of(pid)) == 1}
-    if not any(_age(pid) < _age(me) and cpus == mine for pid, cpus in web.items()):
+    my_age = _age(me)
+    if not any(cpus == mine and _age(pid) < my_age for pid, cpus in web.items()):
         return
     free = sorted(os.sched_getaffinity(master) - set().union(*web.values()))
     if free:

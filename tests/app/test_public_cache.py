@@ -125,12 +125,22 @@ class _Page:
     def __call__(self, environ, start_response):
         self.runs += 1
         environ[microcache.CACHEABLE] = True
-        body = self.body
-        if self.hold is not None:
+        status, body, hold, self.hold = self.status, self.body, self.hold, None  # only one is held
+        if hold is not None:
             self.inside.set()
-            self.hold.wait(10)
-        start_response(self.status, [("Content-Type", "text/plain")])
+            hold.wait(10)
+        start_response(status, [("Content-Type", "text/plain")])
         return [body]
+
+
+def _renew_held(cache, page) -> tuple[threading.Thread, threading.Event]:
+    """Start a request that renews the aged answer and is held inside the app until released."""
+    page.hold, page.inside = threading.Event(), threading.Event()
+    release = page.hold
+    renewing = threading.Thread(target=_get, args=(cache,))
+    renewing.start()
+    assert page.inside.wait(10)
+    return renewing, release
 
 
 def _get(cache) -> tuple[str, bytes]:
@@ -153,13 +163,11 @@ def test_while_one_request_renews_an_aged_answer_the_others_get_it(clock):
     cache = microcache.PublicCache(page, seconds=5)
     assert _get(cache) == ("200 OK", b"first")
     clock.now += 6  # aged, but less than twice the cache's seconds
-    page.body, page.hold = b"second", threading.Event()
-    renewing = threading.Thread(target=_get, args=(cache,))
-    renewing.start()
-    assert page.inside.wait(10)
+    page.body = b"second"
+    renewing, release = _renew_held(cache, page)
     assert _get(cache) == ("200 OK", b"first")  # not a second rebuild of the same page
     assert page.runs == 2
-    page.hold.set()
+    release.set()
     renewing.join(10)
     assert _get(cache) == ("200 OK", b"second")
     assert page.runs == 2
@@ -169,9 +177,14 @@ def test_an_answer_older_than_twice_the_seconds_is_never_given(clock):
     page = _Page()
     cache = microcache.PublicCache(page, seconds=5)
     _get(cache)
-    clock.now += 11
+    clock.now += 6
     page.body = b"second"
+    renewing, release = _renew_held(cache, page)
+    clock.now += 5  # 11 s old while the renewal is still running
     assert _get(cache) == ("200 OK", b"second")
+    assert page.runs == 3
+    release.set()
+    renewing.join(10)
 
 
 def test_when_the_renewal_is_not_kept_the_aged_answer_is_dropped(clock):
@@ -181,5 +194,8 @@ def test_when_the_renewal_is_not_kept_the_aged_answer_is_dropped(clock):
     clock.now += 6
     page.status, page.body = "404 NOT FOUND", b"gone"  # e.g. the organisation was deleted meanwhile
     assert _get(cache) == ("404 NOT FOUND", b"gone")
-    assert _get(cache) == ("404 NOT FOUND", b"gone")  # not the old 200 while nobody renews it
-    assert page.runs == 3
+    renewing, release = _renew_held(cache, page)  # had the old 200 been kept, this would renew it
+    assert _get(cache) == ("404 NOT FOUND", b"gone")  # and this would be given the old 200
+    release.set()
+    renewing.join(10)
+    assert page.runs == 4

@@ -314,6 +314,14 @@ def test_parse_signature_header_defaults_and_forms():
     assert sig.parse_signature_header('Signature keyId="k",signature="AAAA"')["keyId"] == "k"
 
 
+def test_parse_signature_header_quoted_pairs():
+    """A backslash takes the next character literally, a quote included (RFC 7230 quoted-pair)."""
+    params = sig.parse_signature_header(r'keyId="a\"b\\c\d",signature="AAAA"')
+    assert params["keyId"] == 'a"b\\cd'
+    with pytest.raises(SignatureError, match="malformed"):
+        sig.parse_signature_header(r'keyId="a\",signature="AAAA"')  # the quote is escaped: unterminated
+
+
 def test_rfc9421_is_refused_with_a_signature_error(signer, keys):
     headers = signer.sign("POST", INBOX, BODY)
     headers["Signature-Input"] = 'sig1=("@method" "@target-uri");keyid="k";created=1'

@@ -128,6 +128,8 @@ def test_record_results_done_retry_gone_failed_and_marks_personal_inbox_owner_go
     assert (busy.state, busy.attempts, busy.last_status) == ("queued", 1, 503)
     assert busy.next_attempt_at >= utcnow() + timedelta(seconds=3590)
     assert rows["solo.example"].state == "gone" and rows["bad.example"].state == "failed"
+    assert all(d.locked_until is None and d.locked_by is None for d in rows.values())  # claims released
+    assert rows["ok.example"].last_error == "" and rows["ok.example"].attempts == 1
     db.session.refresh(personal)
     db.session.refresh(shared_user)
     assert personal.gone is True and shared_user.gone is False

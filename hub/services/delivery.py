@@ -87,14 +87,32 @@ def enqueue(activity: dict, actor: Actor, inboxes: Iterable[str], post=None) -> 
     if targets:
         blocked = set(db.session.scalars(select(DomainState.domain).where(
             DomainState.blocked.is_(True), DomainState.domain.in_(set(targets.values())))))
-        now = utcnow()
-        rows = [{"activity_id": outgoing.id, "inbox": inbox, "domain": domain, "state": QUEUED,
-                 "attempts": 0, "next_attempt_at": now, "last_error": "", "created_at": now}
-                for inbox, domain in targets.items() if domain not in blocked]
-        if rows:
-            db.session.execute(insert(Delivery), rows)
+        queued = {inbox: domain for inbox, domain in targets.items() if domain not in blocked}
+        if queued:
+            _insert_deliveries(outgoing.id, queued)
             notify_workers()
     return outgoing
+
+
+# PostgreSQL: the rows of a fan-out in one statement. Inserted one by one (psycopg's executemany),
+# 24,000 rows for 100,000 followers cost 0.8 s of Python before any could be sent (issue 4).
+_QUEUE_ROWS = text("""
+INSERT INTO deliveries (activity_id, inbox, domain, state, attempts, next_attempt_at, last_error,
+                        created_at)
+SELECT :activity_id, inbox, domain, :state, 0, :now, '', :now
+FROM unnest(CAST(:inboxes AS text[]), CAST(:domains AS text[])) AS queued(inbox, domain)""")
+
+
+def _insert_deliveries(activity_id: int, queued: dict[str, str]) -> None:
+    """Insert one queued delivery row per inbox (inbox: domain) of an activity."""
+    now = utcnow()
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(_QUEUE_ROWS, {"activity_id": activity_id, "state": QUEUED, "now": now,
+                                         "inboxes": list(queued), "domains": list(queued.values())})
+        return
+    db.session.execute(insert(Delivery), [
+        {"activity_id": activity_id, "inbox": inbox, "domain": domain, "state": QUEUED, "attempts": 0,
+         "next_attempt_at": now, "last_error": "", "created_at": now} for inbox, domain in queued.items()])
 
 
 def notify_workers() -> None:

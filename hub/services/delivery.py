@@ -99,20 +99,20 @@ def enqueue(activity: dict, actor: Actor, inboxes: Iterable[str], post=None) -> 
 _QUEUE_ROWS = text("""
 INSERT INTO deliveries (activity_id, inbox, domain, state, attempts, next_attempt_at, last_error,
                         created_at)
-SELECT :activity_id, inbox, domain, :state, 0, :now, '', :now
+SELECT :activity_id, inbox, domain, :state, :attempts, :next_attempt_at, :last_error, :created_at
 FROM unnest(CAST(:inboxes AS text[]), CAST(:domains AS text[])) AS queued(inbox, domain)""")
 
 
 def _insert_deliveries(activity_id: int, queued: dict[str, str]) -> None:
     """Insert one queued delivery row per inbox (inbox: domain) of an activity."""
     now = utcnow()
+    same = {"activity_id": activity_id, "state": QUEUED, "attempts": 0, "next_attempt_at": now,
+            "last_error": "", "created_at": now}  # every row's values but its inbox and domain
     if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(_QUEUE_ROWS, {"activity_id": activity_id, "state": QUEUED, "now": now,
-                                         "inboxes": list(queued), "domains": list(queued.values())})
-        return
-    db.session.execute(insert(Delivery), [
-        {"activity_id": activity_id, "inbox": inbox, "domain": domain, "state": QUEUED, "attempts": 0,
-         "next_attempt_at": now, "last_error": "", "created_at": now} for inbox, domain in queued.items()])
+        db.session.execute(_QUEUE_ROWS, {**same, "inboxes": list(queued), "domains": list(queued.values())})
+    else:
+        db.session.execute(insert(Delivery), [{**same, "inbox": inbox, "domain": domain}
+                                              for inbox, domain in queued.items()])
 
 
 def notify_workers() -> None:

@@ -170,13 +170,20 @@ def test_allowed_networks_open_exactly_those_addresses():
 
 
 def test_verdicts_kept_per_address_stay_right_and_bounded(monkeypatch):
-    monkeypatch.setattr(addresses, "MAX_VERDICTS", 3)
     policy = AddressPolicy(["127.0.0.0/8"])
+    judged = []
+    judge = policy._judge
+    monkeypatch.setattr(policy, "_judge", lambda ip: judged.append(ip) or judge(ip))
     asked = [("127.2.0.1", True), ("10.0.0.1", False), ("8.8.8.8", True), ("::ffff:10.0.0.1", False)]
     for _ in range(3):  # the second and third rounds are answered from what was kept
         for text, public_or_allowed in asked:
             assert policy.allows(ipaddress.ip_address(text)) is public_or_allowed
-    assert len(policy._verdicts) <= 3
+    assert len(judged) == len(asked)
+    monkeypatch.setattr(addresses, "MAX_VERDICTS", 3)
+    small = AddressPolicy(["127.0.0.0/8"])
+    for text, public_or_allowed in asked:  # more addresses than may be kept: still right, bounded
+        assert small.allows(ipaddress.ip_address(text)) is public_or_allowed
+    assert len(small._verdicts) <= 3
 
 
 def test_a_name_resolving_to_any_refused_address_is_refused(monkeypatch):

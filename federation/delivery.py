@@ -1,10 +1,18 @@
-"""Bulk delivery for the worker: signed POSTs sent concurrently with aiohttp, through a resolver
-that applies the AddressPolicy, with per-host and total limits and a deadline per request."""
+"""Delivery of signed POSTs to inboxes: a long-lived aiohttp client that sends many jobs
+concurrently, through a resolver that applies the AddressPolicy.
+
+The worker needs each outcome as it comes (to record it, to free the row for the next claim, to
+send the rest of a suspect domain's jobs once its probe answers), so `Client.post` sends one job
+and answers with its Result; `deliver_many` sends a list and answers when the last is done. One
+session for all: keep-alive per host, at most total_concurrency requests in flight and
+per_host_limit to one host (one until the host has answered once), jobs to one inbox in the
+order they were handed in, and a deadline per request that starts once the request has its
+slots (queueing behind slow hosts never counts).
+"""
 
 import asyncio
 import ipaddress
 import socket
-import ssl
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -15,14 +23,15 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from federation.addresses import AddressPolicy
-from federation.errors import FederationError, FetchError, Unresolvable, UnsafeAddress
+from federation.errors import FederationError, Unresolvable, UnsafeAddress
 from federation.signatures import Signer
-from federation.transport import USER_AGENT, clean_url
-from federation.vocab import ACTIVITY_JSON, normalise_host
+from federation.transport import USER_AGENT
+from federation.vocab import ACTIVITY_JSON
 
 OK, RETRY, GONE, FAILED = "ok", "retry", "gone", "failed"
+SKIPPED = "skipped"  # not attempted: its host failed at the network level moments ago
 MAX_RETRY_AFTER = 30 * 24 * 3600.0
-_RESPONSE_READ = 65536
+MAX_RESPONSE = 65536
 
 
 class Job(NamedTuple):
@@ -75,7 +84,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 class PolicyResolver(AbstractResolver):
     """An aiohttp resolver that resolves once through AddressPolicy.vet, so aiohttp connects only
-    to vetted addresses (IP literals never reach a resolver: deliver_many vets them itself)."""
+    to vetted addresses (IP literals never reach a resolver: Client.post vets them itself)."""
 
     def __init__(self, policy: AddressPolicy):
         self.policy = policy
@@ -92,98 +101,125 @@ class PolicyResolver(AbstractResolver):
         """Nothing to release."""
 
 
-def _ssl(verify: bool | str):
-    if verify is True:
-        return True
-    if verify is False:
-        return False
-    return ssl.create_default_context(cafile=verify)
+class _Host:
+    """Slots for one host: one request until the host has answered once (a dead host then holds
+    one slot, not per_host_limit), and a flag once a request to it failed at the network level."""
+
+    def __init__(self, limit: int):
+        self.slots = asyncio.Semaphore(1)
+        self.limit = limit
+        self.answered = self.down = False
+
+    def learn(self, result: Result) -> None:
+        """Widen to the full limit after the first answer; mark down after a network failure."""
+        if result.status is not None:
+            self.down = False
+            if not self.answered:
+                self.answered = True
+                for _ in range(self.limit - 1):
+                    self.slots.release()
+        elif result.kind == RETRY:
+            self.down = True
 
 
-def _vet_literal(policy: AddressPolicy, url: str) -> None:
-    """Vet hosts that are IP addresses: aiohttp never hands those to a resolver."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").strip("[]")
+def _literal(host: str) -> bool:
+    """True for IP addresses in any notation, such as 2130706433 or 127.1 (aiohttp never hands
+    those to a resolver)."""
     try:
         ipaddress.ip_address(host)
+        return True
     except ValueError:
         try:
-            socket.inet_aton(host)  # an odd IPv4 notation such as 2130706433 or 127.1
+            socket.inet_aton(host)
+            return True
         except OSError:
-            return
-    policy.vet(host, parts.port or 0)
+            return False
 
 
-class _Sender:
-    def __init__(self, session: aiohttp.ClientSession, policy: AddressPolicy, per_host_limit: int,
-                 total_concurrency: int, timeout: float):
-        self.session, self.policy = session, policy
-        self.per_host_limit, self.timeout = per_host_limit, timeout
+class Client:
+    """One aiohttp session for many deliveries; use as `async with Client(policy) as client`."""
+
+    def __init__(self, policy: AddressPolicy, *, per_host_limit: int = 8, total_concurrency: int = 512,
+                 timeout: float = 20.0):
+        self.policy, self.per_host_limit, self.timeout = policy, per_host_limit, timeout
         self.total = asyncio.Semaphore(total_concurrency)
-        self.hosts: dict[str, asyncio.Semaphore] = {}
+        self.hosts: dict[str, _Host] = {}
+        self.inboxes: dict[str, asyncio.Lock] = {}
+        self.session = None
 
-    def _host_limit(self, url: str) -> asyncio.Semaphore:
-        host = normalise_host(url)
-        if host not in self.hosts:
-            self.hosts[host] = asyncio.Semaphore(self.per_host_limit)
-        return self.hosts[host]
+    async def __aenter__(self) -> "Client":
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, resolver=PolicyResolver(self.policy),
+                                         happy_eyeballs_delay=None, ttl_dns_cache=60,
+                                         enable_cleanup_closed=True)
+        self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
+                                             skip_auto_headers=("Accept-Encoding",))
+        return self
 
-    async def send(self, job) -> Result:
-        job_id, inbox, body, signer = job
+    async def __aexit__(self, *exc) -> None:
+        await self.session.close()
+
+    async def deliver(self, jobs: list[Job]) -> list[Result]:
+        """POST every job (a Job or a tuple of its fields) concurrently; one Result per job, in order."""
+        return list(await asyncio.gather(*(self.post(Job(*job)) for job in jobs)))
+
+    async def post(self, job: Job) -> Result:
+        """POST one job once its inbox, its host and the client have a free slot (SKIPPED when its
+        host failed at the network level earlier in this client's life)."""
         try:
-            url = clean_url(inbox)
-            _vet_literal(self.policy, url)
-            limit = self._host_limit(url)
+            parts = urlsplit(job.inbox)
+            host = (parts.hostname or "").strip("[]")
+            port = parts.port or 0
+        except ValueError as exc:  # e.g. a port that is not a number
+            return Result(job.id, None, None, f"bad inbox URL: {exc}"[:300], FAILED)
+        if parts.scheme not in ("http", "https") or not host:
+            return Result(job.id, None, None, "not an http(s) inbox", FAILED)
+        try:
+            if _literal(host):
+                self.policy.vet(host, port)
         except UnsafeAddress as exc:
-            return Result(job_id, None, None, str(exc), FAILED)
-        except (FetchError, ValueError) as exc:
-            return Result(job_id, None, None, f"bad inbox URL: {exc}", FAILED)
-        async with limit, self.total:
-            try:
-                return await asyncio.wait_for(self._post(job_id, url, body, signer), self.timeout)
-            except TimeoutError:
-                return Result(job_id, None, None, f"no answer within {self.timeout:g} s", RETRY)
-            except (UnsafeAddress, aiohttp.InvalidURL) as exc:
-                return Result(job_id, None, None, f"{type(exc).__name__}: {exc}"[:500], FAILED)
-            except (Unresolvable, aiohttp.ClientError, OSError) as exc:
-                return Result(job_id, None, None, f"{type(exc).__name__}: {exc}"[:500], RETRY)
-            except (FederationError, ValueError) as exc:
-                return Result(job_id, None, None, f"{type(exc).__name__}: {exc}"[:500], FAILED)
+            return Result(job.id, None, None, f"refused address: {exc}"[:300], FAILED)
+        netloc = parts.netloc.lower()
+        if netloc not in self.hosts:
+            self.hosts[netloc] = _Host(self.per_host_limit)
+        if job.inbox not in self.inboxes:
+            self.inboxes[job.inbox] = asyncio.Lock()
+        state = self.hosts[netloc]
+        async with self.inboxes[job.inbox], state.slots:
+            if state.down:
+                return Result(job.id, None, None, "not attempted: the host failed moments ago", SKIPPED)
+            async with self.total:
+                result = await self._send(job)
+            state.learn(result)
+            return result
 
-    async def _post(self, job_id, url: str, body: bytes, signer: Signer) -> Result:
-        headers = signer.sign("POST", url, body, {"Content-Type": ACTIVITY_JSON, "User-Agent": USER_AGENT})
-        async with self.session.post(url, data=body, headers=headers, allow_redirects=False) as response:
-            await response.content.read(_RESPONSE_READ)
-            kind = classify(response.status)
-            retry_after = parse_retry_after(response.headers.get("Retry-After")) if kind == RETRY else None
-            error = "" if kind == OK else f"HTTP {response.status}"
-            return Result(job_id, response.status, retry_after, error, kind)
+    async def _send(self, job: Job) -> Result:
+        try:
+            headers = job.signer.sign("POST", job.inbox, body=job.body,
+                                      headers={"Content-Type": ACTIVITY_JSON, "User-Agent": USER_AGENT})
+            async with asyncio.timeout(self.timeout):
+                async with self.session.post(job.inbox, data=job.body, headers=headers,
+                                             allow_redirects=False) as response:
+                    await response.content.read(MAX_RESPONSE)
+        except TimeoutError:
+            return Result(job.id, None, None, f"no answer within {self.timeout:g} s", RETRY)
+        except UnsafeAddress as exc:  # a host name resolving to a refused address
+            return Result(job.id, None, None, f"refused address: {exc}"[:300], FAILED)
+        except (Unresolvable, aiohttp.ClientError, OSError) as exc:
+            return Result(job.id, None, None, f"{type(exc).__name__}: {exc}"[:300], RETRY)
+        except (FederationError, ValueError) as exc:
+            return Result(job.id, None, None, f"{type(exc).__name__}: {exc}"[:300], FAILED)
+        kind = classify(response.status)
+        retry_after = parse_retry_after(response.headers.get("Retry-After")) if kind == RETRY else None
+        return Result(job.id, response.status, retry_after, "" if kind == OK else f"HTTP {response.status}",
+                      kind)
 
 
-async def deliver_many(jobs, *, policy: AddressPolicy, per_host_limit: int = 8, total_concurrency: int = 256,
-                       timeout: float = 15.0, verify: bool | str = True) -> list[Result]:
-    """Send the jobs concurrently (those to one inbox one after another, in order); one Result per
-    job, in the order of the jobs."""
-    jobs = list(jobs)
-    if not jobs:
-        return []
-    connector = aiohttp.TCPConnector(limit=total_concurrency, limit_per_host=per_host_limit,
-                                     resolver=PolicyResolver(policy), ttl_dns_cache=60, ssl=_ssl(verify))
-    client_timeout = aiohttp.ClientTimeout(total=timeout)
-    async with aiohttp.ClientSession(connector=connector, timeout=client_timeout, trust_env=False,
-                                     auto_decompress=False) as session:
-        sender = _Sender(session, policy, per_host_limit, total_concurrency, timeout)
-        results: list = [None] * len(jobs)
-        by_inbox: dict[str, list[int]] = {}
-        for index, job in enumerate(jobs):
-            by_inbox.setdefault(str(job[1]), []).append(index)
-
-        async def in_order(indexes: list[int]) -> None:
-            for index in indexes:
-                results[index] = await sender.send(jobs[index])
-
-        await asyncio.gather(*(in_order(indexes) for indexes in by_inbox.values()))
-        return results
+async def deliver_many(jobs, *, policy: AddressPolicy, per_host_limit: int = 8, total_concurrency: int = 512,
+                       timeout: float = 20.0) -> list[Result]:
+    """POST every job concurrently through one Client; one Result per job, in the order of the jobs."""
+    async with Client(policy, per_host_limit=per_host_limit, total_concurrency=total_concurrency,
+                      timeout=timeout) as client:
+        return await client.deliver(list(jobs))
 
 
 def deliver_many_sync(jobs, **options) -> list[Result]:

@@ -15,11 +15,12 @@ from flask import current_app
 from sqlalchemy import select
 
 from federation.addresses import AddressPolicy
+from federation.delivery import Client, Job, Result
 from federation.signatures import Signer, load_private_key
 from hub.extensions import db
 from hub.models import Actor, Delivery, OutgoingActivity
 from hub.models.base import utcnow
-from hub.services import delivery, outbound
+from hub.services import delivery
 from hub.services.delivery import setting
 
 FLUSH_SECONDS = 0.2  # outcomes are recorded in bulk at least this often
@@ -33,7 +34,7 @@ class Sender:
         # uvloop's event loop: about a tenth less CPU per delivery than asyncio's own (bench/README.md)
         self.runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
         self.policy = None
-        self.client: outbound.Client | None = None
+        self.client: Client | None = None
         self.unrecorded = 0
         self.changed: asyncio.Event | None = None
 
@@ -133,8 +134,7 @@ class Sender:
         for row in claimed:
             actor_id, body = payloads.get(row.activity_id, (None, None))
             if actor_id in signers:
-                batch.jobs[row.id] = outbound.Job(id=row.id, inbox=row.inbox, body=body,
-                                                            signer=signers[actor_id])
+                batch.jobs[row.id] = Job(id=row.id, inbox=row.inbox, body=body, signer=signers[actor_id])
             else:
                 batch.unsendable.append(row.id)
         suspects = delivery.suspect_domains({row.domain for row in claimed})
@@ -145,10 +145,10 @@ class Sender:
         batch.elsewhere = suspects - batch.suspects  # another worker is probing these right now
         return batch
 
-    def _client(self) -> outbound.Client:
-        return outbound.Client(self._policy(), per_host_limit=setting("HUB_DELIVERY_PER_HOST"),
-                               total_concurrency=setting("HUB_DELIVERY_CONCURRENCY"),
-                               timeout=setting("HUB_DELIVERY_TIMEOUT"))
+    def _client(self) -> Client:
+        return Client(self._policy(), per_host_limit=setting("HUB_DELIVERY_PER_HOST"),
+                      total_concurrency=setting("HUB_DELIVERY_CONCURRENCY"),
+                      timeout=setting("HUB_DELIVERY_TIMEOUT"))
 
     async def _send(self, batch: "Batch", totals: Counter) -> None:
         """Send a batch, recording outcomes as they come (every FLUSH_SECONDS): to a domain that
@@ -165,7 +165,7 @@ class Sender:
             first = [i for domain, ids in by_domain.items() for i in (ids[:1] if domain in held else ids)]
             pending = {asyncio.ensure_future(self.client.post(batch.jobs[i])) for i in first}
             if batch.unsendable:
-                self._record(batch, [outbound.Result(i, None, None, "no payload or key", "failed")
+                self._record(batch, [Result(i, None, None, "no payload or key", "failed")
                                      for i in batch.unsendable], {}, totals)
             while pending:
                 done, pending = await asyncio.wait(pending, timeout=FLUSH_SECONDS)

@@ -7,8 +7,8 @@ from delivery_support import Peers, free_port
 
 from bench.sinks import FORBIDDEN, GONE, SILENT, UNAVAILABLE, Behaviour
 from federation.addresses import AddressPolicy
+from federation.delivery import Job, deliver_many
 from federation.signatures import Signer, generate_key_pair
-from hub.services.outbound import Job, deliver_many
 
 LOOPBACK = AddressPolicy(["127.0.0.0/8"])
 

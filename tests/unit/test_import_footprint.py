@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HUB = Path(sys.executable).parent / "hub"
 HEAVY = ("aiohttp", "alembic", "flask_migrate", "icu", "hub.worker", "hub.services.sender",
-         "hub.services.outbound", "federation.delivery")
+         "federation.delivery")
 
 
 def _env(tmp_path) -> dict:
@@ -38,7 +38,7 @@ def test_the_masters_warm_up_adds_none_of_them_to_web_processes(tmp_path):
 def test_the_worker_command_imports_the_sender_but_not_alembic(tmp_path):
     code = "import hub.console\nfrom hub import create_app\ncreate_app()"
     assert _loaded_after(code, tmp_path) == {"aiohttp", "hub.worker", "hub.services.sender",
-                                             "hub.services.outbound", "federation.delivery"}
+                                             "federation.delivery"}
 
 
 def test_search_loads_icu_when_it_segments(tmp_path):

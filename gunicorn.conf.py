@@ -4,12 +4,18 @@
 WEB_CONCURRENCY (or HUB_WEB_WORKERS) processes, HUB_WEB_THREADS threads each, plus the delivery
 worker's process when HUB_WORKER_IN_WEB=1. The app is loaded once in the master before forking
 (preload), so the workers share its memory pages. With HUB_WEB_CPU_AFFINITY=1 (the default) each
-web process is kept on one CPU, spread evenly over the CPUs the master may use.
+web process is kept on one CPU, spread evenly over the CPUs the master may use; with
+HUB_WEB_SHARE_CONNECTIONS=1 (the default) a web process leaves new connections to a sibling that
+holds fewer (ConnectionShare, below).
 """
 
 import gc
+import mmap
 import os
+import struct
 import sys
+import threading
+import time
 
 
 # Not hub.config's parser: importing any hub module loads the whole app package into the master,
@@ -52,6 +58,16 @@ worker_class = "hub.gunicorn_worker.HubWorker" if worker_in_web else "gthread"
 cpu_affinity = _flag("HUB_WEB_CPU_AFFINITY", default=True)
 preload_app = True
 timeout = 60
+# Web processes share out connections (below): on by default, HUB_WEB_SHARE_CONNECTIONS=0 turns it off.
+share_connections = _flag("HUB_WEB_SHARE_CONNECTIONS", default=True)
+
+# Connections per web process, in memory shared by the master and its workers: one entry per slot,
+# (the time of the process's last loop as time.monotonic(), its open connections). A slot whose
+# time is older than STALE_SECONDS (gunicorn's loop comes round at least every second) is not counted.
+SHARE_SLOTS = workers + 8  # room for replacements forked while old processes wind down
+STALE_SECONDS = 3.0
+_ENTRY = struct.Struct("dq")
+_board = mmap.mmap(-1, SHARE_SLOTS * _ENTRY.size)  # anonymous and shared: forked workers see one board
 
 
 def when_ready(server):
@@ -85,11 +101,15 @@ def when_ready(server):
 def pre_fork(server, worker):
     """Freeze what the preloaded app allocated: the workers' garbage collector then leaves those
     objects alone, so it does not write to (and so copy) the pages they share with the master.
-    Choose the new worker's CPU: the one fewest live workers were given."""
+    Choose the new worker's CPU (the one fewest live workers were given) and its entry on the
+    connection board (one no live worker holds)."""
     gc.collect()
     gc.freeze()
+    live = server.WORKERS.values()
     if cpu_affinity:
-        worker.hub_cpu = least_used_cpu([getattr(live, "hub_cpu", None) for live in server.WORKERS.values()])
+        worker.hub_cpu = least_used_cpu([getattr(other, "hub_cpu", None) for other in live])
+    taken = {getattr(other, "hub_slot", None) for other in live}
+    worker.hub_slot = next((slot for slot in range(SHARE_SLOTS) if slot not in taken), None)
 
 
 def post_fork(server, worker):
@@ -107,3 +127,83 @@ def post_fork(server, worker):
         with app.app_context():
             for engine in extensions["sqlalchemy"].engines.values():
                 engine.dispose(close=False)
+
+
+def post_worker_init(worker):
+    """A threaded web worker leaves new connections to a sibling holding fewer (see ConnectionShare)."""
+    if share_connections and getattr(worker, "hub_slot", None) is not None \
+            and all(hasattr(worker, name) for name in ("set_accept_enabled", "method_queue", "nr_conns")):
+        ConnectionShare(worker).install()
+
+
+class ConnectionShare:
+    """Keeps a gthread worker from taking more than its share of connections.
+
+    Every web process is offered every new connection, and the first to call accept() keeps it for
+    as long as the client keeps it alive. Load generators and reverse proxies open their
+    connections all at once and keep them: one process could hold 18 of 20 and saturate its CPU
+    (each process is kept on one CPU) while the other idled (issue 4: inbox rate 0.34 instead of
+    0.41). Here a process stops accepting while it holds more than SLACK connections beyond the
+    least loaded live sibling, which then accepts them. A process that stopped looks again every
+    RECHECK_SECONDS (gthread's loop would otherwise sleep until its next event, up to a second),
+    so that whichever process is least loaded at the moment accepts.
+    """
+
+    SLACK = 1
+    RECHECK_SECONDS = 0.005
+
+    def __init__(self, worker):
+        self.worker, self.slot, self.serving, self.recheck_due = worker, worker.hub_slot, False, False
+        self.accept, self.enable, self.notify = worker.accept, worker.set_accept_enabled, worker.notify
+
+    def install(self) -> None:
+        """Wrap the worker's accept, accept switch and heartbeat (gthread calls them each loop)."""
+        self.worker.accept, self.worker.set_accept_enabled = self.fair_accept, self.fair_enable
+        self.worker.notify = self.heartbeat
+
+    def heartbeat(self) -> None:
+        """gunicorn's heartbeat, and this process's connections on the board (cleared once it stops)."""
+        self.notify()
+        serving = self.serving and self.worker.alive
+        _ENTRY.pack_into(_board, self.slot * _ENTRY.size, time.monotonic() if serving else 0.0,
+                         self.worker.nr_conns if serving else 0)
+
+    def fair_enable(self, enabled: bool) -> None:
+        """Accept (when gthread would) only while this process holds no more than its share."""
+        self.serving = True  # gthread's loop calls this first: the process serves HTTP
+        wanted = enabled and self.worker.alive
+        fair = not wanted or self.fair()
+        self.enable(wanted and fair)
+        if not fair:
+            self.recheck_soon()
+
+    def fair_accept(self, listener) -> None:
+        """Accept one connection, or stop accepting until a sibling has caught up."""
+        if self.fair():
+            self.accept(listener)
+        else:
+            self.enable(False)
+            self.recheck_soon()
+
+    def recheck_soon(self) -> None:
+        """Wake gthread's loop shortly: on waking it asks fair_enable again whether to accept."""
+        if not self.recheck_due:
+            self.recheck_due = True
+            timer = threading.Timer(self.RECHECK_SECONDS, self.wake)
+            timer.daemon = True
+            timer.start()
+
+    def wake(self) -> None:
+        """From the timer's thread: an empty call through gthread's queue, which wakes its loop."""
+        self.recheck_due = False
+        self.worker.method_queue.defer(lambda: None)
+
+    def fair(self) -> bool:
+        """False while a live sibling holds more than SLACK fewer connections than this process."""
+        now, mine = time.monotonic(), self.worker.nr_conns
+        for slot in range(SHARE_SLOTS):
+            if slot != self.slot:
+                seen, connections = _ENTRY.unpack_from(_board, slot * _ENTRY.size)
+                if now - seen < STALE_SECONDS and connections + self.SLACK < mine:
+                    return False
+        return True

@@ -11,7 +11,7 @@ from flask import abort, redirect, request
 
 from hub.activitypub import bp
 from hub.negotiation import activity_response, vary, wants_activity_json
-from hub.services import documents, orgs
+from hub.services import documents, orgs, remote
 
 PROFILE_PATH = re.compile(r"^/@([A-Za-z0-9_]{1,30})$")
 POST_PATH = re.compile(r"^/@([A-Za-z0-9_]{1,30})/([0-9]{1,18})$")
@@ -39,8 +39,25 @@ def activity_json_for_html_urls():
         actor = documents.find_actor(match.group(1))
         return _answer(404, None) if actor is None else activity_response(documents.actor_document(actor))
     if match := POST_PATH.match(request.path):
-        return _answer(*documents.post_document(match.group(1), int(match.group(2))))
+        return _post(match.group(1), int(match.group(2)))
     return None
+
+
+def _post(handle: str, post_id: int):
+    """A public or unlisted Note for anyone; a followers-only one for a follower's signed GET."""
+    status, note = documents.post_document(handle, post_id)
+    post = documents.followers_only_post(handle, post_id) if status == 404 else None
+    if post is not None and "Signature" in request.headers:  # the signature checked only then
+        reader = remote.reader_of(request.method, request.path, request.query_string.decode("latin-1"),
+                                  dict(request.headers))
+        note = documents.note_for_reader(post, reader)
+        if note is not None:  # for this reader only: kept by no shared cache
+            response = activity_response(note, cache_seconds=None)
+            response.headers["Cache-Control"] = "private"
+            response.vary.add("Signature")
+            return response
+    return _answer(status, note)
+
 
 
 @bp.after_app_request

@@ -4,13 +4,13 @@ Each function returns (status, document or None); the blueprint only wraps it in
 Non-public and absent posts get the same 404, deleted ones 410 with a Tombstone.
 """
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from hub import convert
 from hub.extensions import db
-from hub.models import Actor, Boost, Follow, Mention, Post, PostTag
-from hub.models.post import DELETED, PUBLIC, PUBLISHED, UNLISTED
+from hub.models import Actor, Block, Boost, DomainState, Follow, Mention, Post, PostTag
+from hub.models.post import DELETED, FOLLOWERS, PUBLIC, PUBLISHED, UNLISTED
 from hub.services import orgs, urls
 
 PAGE_SIZE = 20
@@ -50,6 +50,31 @@ def post_document(handle: str, post_id: int) -> tuple[int, dict | None]:
     if post.state != PUBLISHED or post.visibility not in (PUBLIC, UNLISTED):
         return 404, None
     return 200, convert.note_to_ap(post, media_url=urls.media_url)
+
+
+def followers_only_post(handle: str, post_id: int) -> Post | None:
+    """A local actor's published followers-only post, or None."""
+    post = local_post(handle, post_id)
+    if post is None or post.state != PUBLISHED or post.visibility != FOLLOWERS:
+        return None
+    return post
+
+
+def note_for_reader(post: Post, reader: Actor | None) -> dict | None:
+    """The Note of a followers-only post for a remote reader whose signature was verified and who
+    follows its author (accepted) or is mentioned in it, when neither blocks the other and the
+    reader's server is not blocked here; None otherwise (answered 404, as for an absent post)."""
+    if reader is None or reader.is_local:
+        return None
+    follows = exists().where(Follow.follower_id == reader.id, Follow.target_id == post.actor_id,
+                             Follow.state == Follow.ACCEPTED)
+    mentioned = exists().where(Mention.post_id == post.id, Mention.actor_id == reader.id)
+    blocks = exists().where(((Block.actor_id == post.actor_id) & (Block.target_id == reader.id))
+                            | ((Block.actor_id == reader.id) & (Block.target_id == post.actor_id)))
+    domain_blocked = exists().where(DomainState.domain == reader.domain, DomainState.blocked.is_(True))
+    if not db.session.scalar(select((follows | mentioned) & ~blocks & ~domain_blocked)):
+        return None
+    return convert.note_to_ap(post, media_url=urls.media_url)
 
 
 def create_document(handle: str, post_id: int) -> tuple[int, dict | None]:

@@ -96,7 +96,7 @@ def _verified_signer(method, path, query, headers, body, actor_uri: str) -> str 
     verified it (no database work); SignatureError when no key verifies it.
 
     A key that verified a request from this actor within the last seconds is tried first; when
-    it does not verify, the key is looked up as before (database, then its origin once).
+    it does not verify, the key is looked up as before (remote.signer_of: database, then its origin once).
     """
     params = signatures.signature_params(headers)
     key_id = params["keyId"]
@@ -108,17 +108,7 @@ def _verified_signer(method, path, query, headers, body, actor_uri: str) -> str 
             return None
         except SignatureError:
             keys.forget_key(key_id)
-    actor = remote.actor_for_key(key_id)
-    if actor is None or not actor.public_key_pem:
-        raise SignatureError("the signing key could not be resolved")
-    old_pem = actor.public_key_pem
-    try:
-        signatures.verify_request(method, path, query, headers, body, old_pem, params=params)
-    except SignatureError:
-        actor = remote.actor_for_key(key_id, refetch=True)
-        if actor is None or actor.public_key_pem == old_pem:
-            raise
-        signatures.verify_request(method, path, query, headers, body, actor.public_key_pem, params=params)
+    actor = remote.signer_of(method, path, query, headers, body, params)
     keys.remember_key(key_id, actor.uri, actor.public_key_pem)
     return actor.uri
 

@@ -17,9 +17,9 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from federation import errors as federation_errors
-from federation import transport
+from federation import signatures, transport
 from federation.addresses import AddressPolicy
-from federation.errors import FederationError, HTTPStatusError
+from federation.errors import FederationError, HTTPStatusError, SignatureError
 from federation.signatures import Signer
 from hub import convert
 from hub.extensions import db
@@ -234,6 +234,33 @@ def actor_for_key(key_id: str, *, refetch: bool = False) -> Actor | None:
     except FetchError:
         return None if refetch else cached
     return actor if actor.key_id == key_id else None
+
+
+def signer_of(method: str, path: str, query: str, headers: dict, body: bytes | None, params: dict) -> Actor:
+    """The actor whose key verifies a signed request (`params`: its parsed Signature header); when
+    the key on record does not verify it, the key is fetched again once. SignatureError otherwise."""
+    key_id = params["keyId"]
+    actor = actor_for_key(key_id)
+    if actor is None or not actor.public_key_pem:
+        raise SignatureError("the signing key could not be resolved")
+    old_pem = actor.public_key_pem
+    try:
+        signatures.verify_request(method, path, query, headers, body, old_pem, params=params)
+    except SignatureError:
+        actor = actor_for_key(key_id, refetch=True)
+        if actor is None or actor.public_key_pem == old_pem:
+            raise
+        signatures.verify_request(method, path, query, headers, body, actor.public_key_pem, params=params)
+    return actor
+
+
+def reader_of(method: str, path: str, query: str, headers: dict) -> Actor | None:
+    """The actor whose valid signature a bodiless request (a signed GET) carries; None when it is
+    unsigned, malformed or does not verify."""
+    try:
+        return signer_of(method, path, query, headers, None, signatures.signature_params(headers))
+    except SignatureError:
+        return None
 
 
 def _is_actor_at(document: dict, final: str, key_id: str) -> bool:

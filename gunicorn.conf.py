@@ -194,9 +194,11 @@ class ConnectionShare:
             timer.start()
 
     def wake(self) -> None:
-        """From the timer's thread: an empty call through gthread's queue, which wakes its loop."""
+        """From the timer's thread: an empty call through gthread's queue, which wakes its loop
+        (not once the process is stopping: gthread closes that queue's pipe on its way out)."""
         self.recheck_due = False
-        self.worker.method_queue.defer(lambda: None)
+        if self.worker.alive:
+            self.worker.method_queue.defer(lambda: None)
 
     def fair(self) -> bool:
         """False while a live sibling holds more than SLACK fewer connections than this process."""

@@ -46,8 +46,9 @@ def activity_json_for_html_urls():
 def _post(handle: str, post_id: int):
     """A public or unlisted Note for anyone; a followers-only one for a follower's signed GET."""
     status, note = documents.post_document(handle, post_id)
-    post = documents.followers_only_post(handle, post_id) if status == 404 else None
-    if post is not None and "Signature" in request.headers:  # the signature checked only then
+    signed = status == 404 and "Signature" in request.headers
+    post = documents.followers_only_post(handle, post_id) if signed else None
+    if post is not None:  # the signature is checked only for such a post
         reader = remote.reader_of(request.method, request.path, request.query_string.decode("latin-1"),
                                   dict(request.headers))
         note = documents.note_for_reader(post, reader)
@@ -57,7 +58,6 @@ def _post(handle: str, post_id: int):
             response.vary.add("Signature")
             return response
     return _answer(status, note)
-
 
 
 @bp.after_app_request

@@ -9,9 +9,9 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from hub import convert
 from hub.extensions import db
-from hub.models import Actor, Block, Boost, DomainState, Follow, Mention, Post, PostTag
+from hub.models import Actor, Boost, Follow, Mention, Post, PostTag
 from hub.models.post import DELETED, FOLLOWERS, PUBLIC, PUBLISHED, UNLISTED
-from hub.services import orgs, urls
+from hub.services import inbox_cache, inbox_common, orgs, urls
 
 PAGE_SIZE = 20
 FOLLOW_PAGE_SIZE = 50
@@ -64,15 +64,13 @@ def note_for_reader(post: Post, reader: Actor | None) -> dict | None:
     """The Note of a followers-only post for a remote reader whose signature was verified and who
     follows its author (accepted) or is mentioned in it, when neither blocks the other and the
     reader's server is not blocked here; None otherwise (answered 404, as for an absent post)."""
-    if reader is None or reader.is_local:
+    if reader is None or reader.is_local or inbox_cache.cache().domain_blocked(reader.domain) \
+            or inbox_common.blocked(post.actor, reader):
         return None
     follows = exists().where(Follow.follower_id == reader.id, Follow.target_id == post.actor_id,
                              Follow.state == Follow.ACCEPTED)
     mentioned = exists().where(Mention.post_id == post.id, Mention.actor_id == reader.id)
-    blocks = exists().where(((Block.actor_id == post.actor_id) & (Block.target_id == reader.id))
-                            | ((Block.actor_id == reader.id) & (Block.target_id == post.actor_id)))
-    domain_blocked = exists().where(DomainState.domain == reader.domain, DomainState.blocked.is_(True))
-    if not db.session.scalar(select((follows | mentioned) & ~blocks & ~domain_blocked)):
+    if not db.session.scalar(select(follows | mentioned)):
         return None
     return convert.note_to_ap(post, media_url=urls.media_url)
 

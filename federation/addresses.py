@@ -23,6 +23,22 @@ def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
                                  or ip.is_reserved or ip.is_unspecified)
 
 
+def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address when the host is an IP address in standard notation (an IPv6 zone dropped)."""
+    try:
+        return ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return None
+
+
+def odd_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a host names in a notation resolvers accept, such as 2130706433 or 127.1."""
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except (OSError, ValueError):
+        return None
+
+
 MAX_VERDICTS = 10_000
 
 
@@ -54,15 +70,9 @@ class AddressPolicy:
         host = (host or "").strip().strip("[]").lower()
         if not host:
             raise UnsafeAddress("no host")
-        try:
-            literal = ipaddress.ip_address(host.split("%")[0])
-        except ValueError:
-            literal = None
+        literal = ip_literal(host)
         if literal is None:
-            try:
-                odd = ipaddress.IPv4Address(socket.inet_aton(host))
-            except (OSError, ValueError):
-                odd = None
+            odd = odd_ipv4(host)
             if odd is not None and not any(odd in net for net in self.allowed if net.version == 4):
                 raise UnsafeAddress(f"{host} is an IP address in an odd notation")
         if literal is not None:

@@ -11,7 +11,6 @@ slots (queueing behind slow hosts never counts).
 """
 
 import asyncio
-import ipaddress
 import socket
 import time
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from federation.addresses import AddressPolicy
+from federation.addresses import AddressPolicy, ip_literal, odd_ipv4
 from federation.errors import FederationError, Unresolvable, UnsafeAddress
 from federation.signatures import Signer
 from federation.transport import USER_AGENT
@@ -122,20 +121,6 @@ class _Host:
             self.down = True
 
 
-def _literal(host: str) -> bool:
-    """True for IP addresses in any notation, such as 2130706433 or 127.1 (aiohttp never hands
-    those to a resolver)."""
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        try:
-            socket.inet_aton(host)
-            return True
-        except OSError:
-            return False
-
-
 class Client:
     """One aiohttp session for many deliveries; use as `async with Client(policy) as client`."""
 
@@ -174,7 +159,7 @@ class Client:
         if parts.scheme not in ("http", "https") or not host:
             return Result(job.id, None, None, "not an http(s) inbox", FAILED)
         try:
-            if _literal(host):
+            if ip_literal(host) is not None or odd_ipv4(host) is not None:  # aiohttp resolves no literal
                 self.policy.vet(host, port)
         except UnsafeAddress as exc:
             return Result(job.id, None, None, f"refused address: {exc}"[:300], FAILED)

@@ -60,6 +60,14 @@ preload_app = True
 timeout = 60
 # Web processes share out connections (below): on by default, HUB_WEB_SHARE_CONNECTIONS=0 turns it off.
 share_connections = _flag("HUB_WEB_SHARE_CONNECTIONS", default=True)
+# gunicorn's control socket (for `gunicornc`, which can stop, reload and resize the server): off unless
+# HUB_WEB_CONTROL_SOCKET names its path. gunicorn's default path is one per user ($HOME/.gunicorn, in
+# the Docker image the data volume), shared by every gunicorn that user runs, and the master runs its
+# server in a thread that it stops and starts again around every fork.
+_control_path = os.environ.get("HUB_WEB_CONTROL_SOCKET", "").strip()
+control_socket_disable = not _control_path
+if _control_path:
+    control_socket = _control_path
 
 # Connections per web process, in memory shared by the master and its workers: one entry per slot,
 # (the time of the process's last loop as time.monotonic(), its open connections). A slot whose

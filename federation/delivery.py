@@ -136,8 +136,10 @@ class Client:
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, resolver=PolicyResolver(self.policy),
                                          happy_eyeballs_delay=None, ttl_dns_cache=60,
                                          enable_cleanup_closed=True)
+        # One deadline per delivery, aiohttp's own: resolving, connecting, sending and reading the answer.
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
-                                             skip_auto_headers=("Accept-Encoding",))
+                                             skip_auto_headers=("Accept-Encoding",),
+                                             timeout=aiohttp.ClientTimeout(total=self.timeout))
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -181,10 +183,9 @@ class Client:
         try:
             headers = job.signer.sign("POST", job.inbox, body=job.body,
                                       headers={"Content-Type": ACTIVITY_JSON, "User-Agent": USER_AGENT})
-            async with asyncio.timeout(self.timeout):
-                async with self.session.post(job.inbox, data=job.body, headers=headers,
-                                             allow_redirects=False) as response:
-                    await response.content.read(MAX_RESPONSE)
+            async with self.session.post(job.inbox, data=job.body, headers=headers,
+                                         allow_redirects=False) as response:
+                await response.content.read(MAX_RESPONSE)
         except TimeoutError:
             return Result(job.id, None, None, f"no answer within {self.timeout:g} s", RETRY)
         except UnsafeAddress as exc:  # a host name resolving to a refused address

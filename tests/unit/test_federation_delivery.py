@@ -31,6 +31,7 @@ class Sink:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.runners = []
+        self.servers = []
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -70,8 +71,28 @@ class Sink:
             return site._server.sockets[0].getsockname()[1]
         return asyncio.run_coroutine_threadsafe(start(), self.loop).result(5)
 
+    def serve_stalled_body(self, ip: str) -> int:
+        """A raw server that sends a 202's headers, then no byte of its body for 8 s."""
+        async def answer(reader, writer):
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 100\r\n\r\n")
+            await writer.drain()
+            try:
+                await asyncio.sleep(8)
+            except asyncio.CancelledError:  # the sink stopping: end quietly
+                pass
+            writer.close()
+
+        async def start():
+            server = await asyncio.start_server(answer, ip, 0)
+            self.servers.append(server)
+            return server.sockets[0].getsockname()[1]
+        return asyncio.run_coroutine_threadsafe(start(), self.loop).result(5)
+
     def stop(self):
         async def stop():
+            for server in self.servers:
+                server.close()
             for runner in self.runners:
                 await runner.cleanup()
             pending = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
@@ -166,6 +187,15 @@ def test_outcome_kinds(sink, signer):
     assert (results["refused"].kind, results["refused"].status) == ("retry", None)
     assert results["refused"].error
     assert all(isinstance(r, Result) for r in results.values())
+
+
+def test_the_deadline_covers_reading_the_answer(sink, signer):
+    port = sink.serve_stalled_body("127.0.0.2")
+    started = time.monotonic()
+    [result] = deliver_many_sync([Job("stalled", f"http://127.0.0.2:{port}/inbox", BODY, signer)],
+                                 policy=LOOPBACK, timeout=1.0)
+    assert time.monotonic() - started < 5
+    assert (result.kind, result.status, result.error) == ("retry", None, "no answer within 1 s")
 
 
 def test_results_keep_the_order_of_the_jobs(sink, signer):

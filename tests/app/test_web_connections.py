@@ -6,24 +6,15 @@ import importlib.util
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from gunicorn_support import GUNICORN, ROOT, free_port
 from polling import wait_for
 
 from hub.gunicorn_worker import children
-
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _established_inodes(port: int) -> set[str]:
@@ -61,7 +52,7 @@ def _open_at_once(port: int, count: int) -> list[socket.socket]:
 @pytest.fixture
 def gunicorn():
     """Two web processes on a free port, serving the bare benchmark app."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "HUB_WEB_SHARE_CONNECTIONS"}
     proc = subprocess.Popen([GUNICORN, "--workers", "2", "--bind", f"127.0.0.1:{port}", "bench.trivial:app"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -5,22 +5,12 @@ import os
 import socket
 import stat
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from gunicorn_support import GUNICORN, ROOT, free_port
 from polling import wait_for
 
 from hub.gunicorn_worker import children
-
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _answers(port: int) -> bool:
@@ -38,7 +28,7 @@ def start_gunicorn(tmp_path):
     started = []
 
     def start(**extra) -> None:
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "HUB_WEB_CONTROL_SOCKET")}
         env.update(HOME=str(tmp_path), **extra)
         args = [GUNICORN, "--workers", "1", "--bind", f"127.0.0.1:{port}", "bench.trivial:app"]

@@ -5,15 +5,13 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from gunicorn_support import GUNICORN, ROOT
 from polling import wait_for
 
 from hub.gunicorn_worker import children
 
-ROOT = Path(__file__).resolve().parents[2]
-GUNICORN = Path(sys.executable).parent / "gunicorn"
 CPUS = os.sched_getaffinity(0)
 several_cpus = pytest.mark.skipif(len(CPUS) < 2, reason="needs two CPUs or more")
 

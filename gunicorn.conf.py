@@ -161,8 +161,9 @@ class ConnectionShare:
     RECHECK_SECONDS = 0.005
 
     def __init__(self, worker):
-        self.worker, self.slot, self.serving, self.recheck_due = worker, worker.hub_slot, False, False
+        self.worker, self.slot, self.serving = worker, worker.hub_slot, False
         self.accept, self.enable, self.notify = worker.accept, worker.set_accept_enabled, worker.notify
+        self.recheck, self.rechecker = threading.Event(), None
 
     def install(self) -> None:
         """Wrap the worker's accept, accept switch and heartbeat (gthread calls them each loop)."""
@@ -195,17 +196,20 @@ class ConnectionShare:
 
     def recheck_soon(self) -> None:
         """Wake gthread's loop shortly: on waking it asks fair_enable again whether to accept."""
-        if not self.recheck_due:
-            self.recheck_due = True
-            timer = threading.Timer(self.RECHECK_SECONDS, self.wake)
-            timer.daemon = True
-            timer.start()
+        if self.rechecker is None:  # one thread for the process's rechecks, started when first needed
+            self.rechecker = threading.Thread(target=self.wake_when_asked, name="rechecks", daemon=True)
+            self.rechecker.start()
+        self.recheck.set()
 
-    def wake(self) -> None:
-        """From the timer's thread: an empty call through gthread's queue, which wakes its loop
-        (not once the process is stopping: gthread closes that queue's pipe on its way out)."""
-        self.recheck_due = False
-        if self.worker.alive:
+    def wake_when_asked(self) -> None:
+        """RECHECK_SECONDS after each request for a recheck, an empty call through gthread's queue,
+        which wakes its loop (not once the process is stopping: gthread closes that queue's pipe on
+        its way out)."""
+        while self.recheck.wait():
+            time.sleep(self.RECHECK_SECONDS)
+            self.recheck.clear()  # asked again meanwhile: this wake answers that too
+            if not self.worker.alive:
+                return
             self.worker.method_queue.defer(lambda: None)
 
     def fair(self) -> bool:

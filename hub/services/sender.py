@@ -1,6 +1,8 @@
 """Sending claimed deliveries: one Signer per actor key and one payload per activity for the life
 of the worker process, a single probe to domains that recently failed, concurrent POSTs through
-federation.delivery, then the outcomes recorded in bulk."""
+federation.delivery, then the outcomes recorded in bulk. A worker claims the next batch once fewer
+than half a batch of its rows wait to be posted, so several workers share a large fan-out by how
+fast each one signs and sends, not by which one woke first."""
 
 import asyncio
 import contextvars
@@ -35,7 +37,9 @@ class Sender:
         self.runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
         self.policy = None
         self.client: Client | None = None
-        self.unrecorded = 0
+        self.unrecorded = 0  # rows claimed and not yet recorded
+        self.unstarted = 0  # rows claimed to be posted whose post has not begun: this worker's backlog
+        self.backlog = 1  # claim more once fewer than this many rows wait to be posted
         self.changed: asyncio.Event | None = None
 
     def close(self) -> None:
@@ -80,12 +84,13 @@ class Sender:
         totals: Counter = Counter()
         deadline = time.monotonic() + budget if budget else None
         limit = 2 * setting("HUB_DELIVERY_CONCURRENCY")  # rows claimed and not yet recorded
-        self.unrecorded, self.changed = 0, asyncio.Event()
+        self.backlog = max(1, setting("HUB_DELIVERY_BATCH") // 2)
+        self.unrecorded, self.unstarted, self.changed = 0, 0, asyncio.Event()
         tasks: set[asyncio.Task] = set()
         async with self._client() as self.client:
             try:
                 while True:
-                    while (not should_stop() and self.unrecorded < limit
+                    while (not should_stop() and self.unrecorded < limit and self.unstarted < self.backlog
                            and (deadline is None or time.monotonic() < deadline)):
                         batch = self._claim(min(setting("HUB_DELIVERY_BATCH"), limit - self.unrecorded),
                                             worker_id)
@@ -93,6 +98,7 @@ class Sender:
                             break
                         totals["claimed"] += len(batch.rows)
                         self.unrecorded += len(batch.rows)
+                        self._await_start(batch, len(batch.jobs))
                         tasks.add(asyncio.create_task(self._send(batch, totals)))
                     for task in [t for t in tasks if t.done()]:
                         tasks.discard(task)
@@ -115,7 +121,8 @@ class Sender:
         return dict(counts)
 
     async def _send_alone(self, batch: "Batch", counts: Counter) -> None:
-        self.unrecorded, self.changed = len(batch.rows), asyncio.Event()
+        self.unrecorded, self.unstarted, self.changed = len(batch.rows), 0, asyncio.Event()
+        self._await_start(batch, len(batch.jobs))
         async with self._client() as self.client:
             try:
                 await self._send(batch, counts)
@@ -153,6 +160,11 @@ class Sender:
     async def _send(self, batch: "Batch", totals: Counter) -> None:
         """Send a batch, recording outcomes as they come (every FLUSH_SECONDS): to a domain that
         failed lately only one request goes first; the rest follow if it answers, else wait."""
+
+        async def post(job: Job) -> Result:
+            self._await_start(batch, -1)  # its signing and sending follow at once, in this step
+            return await self.client.post(job)
+
         try:
             by_domain: dict[str, list[int]] = defaultdict(list)
             for row_id in batch.jobs:
@@ -163,7 +175,8 @@ class Sender:
             if waiting:
                 self._record(batch, [], waiting, totals)
             first = [i for domain, ids in by_domain.items() for i in (ids[:1] if domain in held else ids)]
-            pending = {asyncio.ensure_future(self.client.post(batch.jobs[i])) for i in first}
+            self._await_start(batch, len(first) - batch.unstarted)  # held rows wait for their probe
+            pending = {asyncio.ensure_future(post(batch.jobs[i])) for i in first}
             if batch.unsendable:
                 self._record(batch, [Result(i, None, None, "no payload or key", "failed")
                                      for i in batch.unsendable], {}, totals)
@@ -174,13 +187,24 @@ class Sender:
                 results = [task.result() for task in done]
                 reachable, unreachable = _health(results, batch.rows)
                 for domain in reachable & held.keys():
-                    pending |= {asyncio.ensure_future(self.client.post(batch.jobs[i]))
-                                for i in held.pop(domain)}
+                    released = held.pop(domain)
+                    self._await_start(batch, len(released))
+                    pending |= {asyncio.ensure_future(post(batch.jobs[i])) for i in released}
                 pauses = delivery.record_domain_health(reachable, unreachable)
                 deferred = {i: pauses.get(domain, batch.rows[i].next_attempt_at)
                             for domain in unreachable & held.keys() for i in held.pop(domain)}
                 self._record(batch, results, deferred, totals)
         finally:
+            self._await_start(batch, -batch.unstarted)
+            self.changed.set()
+
+    def _await_start(self, batch: "Batch", rows: int) -> None:
+        """Count rows that wait for this worker to begin posting them (negative: they began); once
+        fewer than `backlog` wait, wake the claiming loop, before this worker runs out of work."""
+        before = self.unstarted
+        batch.unstarted += rows
+        self.unstarted += rows
+        if before >= self.backlog > self.unstarted:
             self.changed.set()
 
     def _record(self, batch: "Batch", results: list, deferred: dict, totals: Counter) -> None:
@@ -199,6 +223,7 @@ class Batch:
     unsendable: list[int] = field(default_factory=list)
     suspects: set[str] = field(default_factory=set)
     elsewhere: set[str] = field(default_factory=set)
+    unstarted: int = 0
 
 
 def _health(results: list, rows: dict[int, Delivery]) -> tuple[set[str], set[str]]:

@@ -19,6 +19,7 @@ from hub.extensions import db
 from hub.models import Delivery
 from hub.models.base import utcnow
 from hub.services import delivery
+from hub.services.sender import Sender
 
 HUB = str(Path(sys.executable).parent / "hub")
 
@@ -92,6 +93,39 @@ def test_two_worker_processes_deliver_each_inbox_exactly_once(app, org, db_url, 
     assert len(sink.counts) == 200 and set(sink.counts.values()) == {1}
     states = Counter(db.session.scalars(select(Delivery.state)))
     assert states == {"done": 200}
+
+
+def test_a_worker_claims_as_it_begins_sending_so_a_later_one_gets_a_share(app, org, db_url, peers):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several workers need PostgreSQL (SQLite runs one)")
+    port = free_port()
+    addresses = spread_followers(org, port, hosts=50, per_host=20)
+    sink = peers({a: Behaviour() for a in addresses})
+    publish(org)
+    # 1,000 rows, far fewer than a worker may hold (twice its concurrency): only the rule that it
+    # claims more once fewer than half a batch wait to be posted leaves rows to the second worker.
+    app.config.update(HUB_DELIVERY_BATCH=10, HUB_DELIVERY_CONCURRENCY=1000)
+    totals = {}
+
+    def drain(name):
+        with app.app_context():
+            sender = Sender()
+            try:
+                totals[name] = sender.drain()
+            finally:
+                sender.close()
+                db.session.remove()
+
+    first = threading.Thread(target=drain, args=("first",))
+    first.start()
+    wait_for(lambda: sink.counts, "the first worker's first POST", interval=0.01)
+    second = threading.Thread(target=drain, args=("second",))
+    second.start()
+    for thread in (first, second):
+        thread.join(120)
+    assert totals["first"]["claimed"] + totals["second"]["claimed"] == 1000
+    assert totals["second"]["claimed"] >= 100, totals
+    assert len(sink.counts) == 1000 and set(sink.counts.values()) == {1}
 
 
 def test_kill_9_mid_flight_then_restart_loses_nothing(app, org, peers):

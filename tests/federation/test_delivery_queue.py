@@ -76,6 +76,19 @@ def test_enqueue_one_row_per_distinct_inbox_skipping_own_blocked_and_invalid(org
     assert '"content":"ສະບາຍດີ"' in out.payload
 
 
+def test_enqueue_queues_each_servers_first_inbox_before_any_servers_second(org):
+    inboxes = [f"https://a.example/users/{n}/inbox" for n in range(3)] + ["https://b.example/inbox"] \
+        + [f"https://c.example/users/{n}/inbox" for n in range(2)]
+    delivery.enqueue(activity(org), org, inboxes)
+    db.session.commit()
+    rows = db.session.scalars(select(Delivery).order_by(Delivery.id)).all()
+    assert [r.inbox.split("/", 2)[2] for r in rows] == [
+        "a.example/users/0/inbox", "b.example/inbox", "c.example/users/0/inbox",
+        "a.example/users/1/inbox", "c.example/users/1/inbox", "a.example/users/2/inbox"]
+    claimed = delivery.claim_due(limit=3)
+    assert sorted(r.domain for r in claimed) == ["a.example", "b.example", "c.example"]
+
+
 def test_enqueue_does_not_commit_so_a_rollback_loses_post_and_deliveries_together(org):
     delivery.enqueue(activity(org), org, ["https://masto.example/inbox"])
     db.session.rollback()

@@ -98,7 +98,7 @@ class Sender:
                             break
                         totals["claimed"] += len(batch.rows)
                         self.unrecorded += len(batch.rows)
-                        self._await_start(batch, len(batch.jobs))
+                        self._await_start(len(batch.jobs))
                         tasks.add(asyncio.create_task(self._send(batch, totals)))
                     for task in [t for t in tasks if t.done()]:
                         tasks.discard(task)
@@ -122,7 +122,7 @@ class Sender:
 
     async def _send_alone(self, batch: "Batch", counts: Counter) -> None:
         self.unrecorded, self.unstarted, self.changed = len(batch.rows), 0, asyncio.Event()
-        self._await_start(batch, len(batch.jobs))
+        self._await_start(len(batch.jobs))
         async with self._client() as self.client:
             try:
                 await self._send(batch, counts)
@@ -162,7 +162,7 @@ class Sender:
         failed lately only one request goes first; the rest follow if it answers, else wait."""
 
         async def post(job: Job) -> Result:
-            self._await_start(batch, -1)  # its signing and sending follow at once, in this step
+            self._await_start(-1)  # its signing and sending follow at once, in this step
             return await self.client.post(job)
 
         try:
@@ -175,7 +175,7 @@ class Sender:
             if waiting:
                 self._record(batch, [], waiting, totals)
             first = [i for domain, ids in by_domain.items() for i in (ids[:1] if domain in held else ids)]
-            self._await_start(batch, len(first) - batch.unstarted)  # held rows wait for their probe
+            self._await_start(len(first) - len(batch.jobs))  # held rows wait for their probe
             pending = {asyncio.ensure_future(post(batch.jobs[i])) for i in first}
             if batch.unsendable:
                 self._record(batch, [Result(i, None, None, "no payload or key", "failed")
@@ -188,21 +188,19 @@ class Sender:
                 reachable, unreachable = _health(results, batch.rows)
                 for domain in reachable & held.keys():
                     released = held.pop(domain)
-                    self._await_start(batch, len(released))
+                    self._await_start(len(released))
                     pending |= {asyncio.ensure_future(post(batch.jobs[i])) for i in released}
                 pauses = delivery.record_domain_health(reachable, unreachable)
                 deferred = {i: pauses.get(domain, batch.rows[i].next_attempt_at)
                             for domain in unreachable & held.keys() for i in held.pop(domain)}
                 self._record(batch, results, deferred, totals)
         finally:
-            self._await_start(batch, -batch.unstarted)
             self.changed.set()
 
-    def _await_start(self, batch: "Batch", rows: int) -> None:
+    def _await_start(self, rows: int) -> None:
         """Count rows that wait for this worker to begin posting them (negative: they began); once
         fewer than `backlog` wait, wake the claiming loop, before this worker runs out of work."""
         before = self.unstarted
-        batch.unstarted += rows
         self.unstarted += rows
         if before >= self.backlog > self.unstarted:
             self.changed.set()
@@ -223,7 +221,6 @@ class Batch:
     unsendable: list[int] = field(default_factory=list)
     suspects: set[str] = field(default_factory=set)
     elsewhere: set[str] = field(default_factory=set)
-    unstarted: int = 0
 
 
 def _health(results: list, rows: dict[int, Delivery]) -> tuple[set[str], set[str]]:

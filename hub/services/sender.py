@@ -2,7 +2,8 @@
 of the worker process, a single probe to domains that recently failed, concurrent POSTs through
 federation.delivery, then the outcomes recorded in bulk. A worker claims the next batch once fewer
 than half a batch of its rows wait to be posted, so several workers share a large fan-out by how
-fast each one signs and sends, not by which one woke first."""
+fast each one signs and sends, not by which one woke first. (A row waiting for a server's first
+answer counts as begun: behind slow servers a worker may still hold more than its share.)"""
 
 import asyncio
 import contextvars

@@ -13,6 +13,7 @@ slots (queueing behind slow hosts never counts).
 import asyncio
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
@@ -149,9 +150,10 @@ class Client:
         """POST every job (a Job or a tuple of its fields) concurrently; one Result per job, in order."""
         return list(await asyncio.gather(*(self.post(Job(*job)) for job in jobs)))
 
-    async def post(self, job: Job) -> Result:
+    async def post(self, job: Job, on_start: Callable[[], None] | None = None) -> Result:
         """POST one job once its inbox, its host and the client have a free slot (SKIPPED when its
-        host failed at the network level earlier in this client's life)."""
+        host failed at the network level earlier in this client's life); on_start() is called once
+        the job holds its slots, before it is signed."""
         try:
             parts = urlsplit(job.inbox)
             host = (parts.hostname or "").strip("[]")
@@ -175,6 +177,8 @@ class Client:
             if state.down:
                 return Result(job.id, None, None, "not attempted: the host failed moments ago", SKIPPED)
             async with self.total:
+                if on_start is not None:
+                    on_start()
                 result = await self._send(job)
             state.learn(result)
             return result

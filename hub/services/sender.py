@@ -2,8 +2,9 @@
 of the worker process, a single probe to domains that recently failed, concurrent POSTs through
 federation.delivery, then the outcomes recorded in bulk. A worker claims the next batch once fewer
 than half a batch of its rows wait to be posted, so several workers share a large fan-out by how
-fast each one signs and sends, not by which one woke first. (A row waiting for a server's first
-answer counts as begun: behind slow servers a worker may still hold more than its share.)"""
+fast each one signs and sends, not by which one woke first. A row waiting for its server's first
+answer has not begun, so a worker behind slow servers leaves the rest to others, but only for a
+second: rows held by a server that never answers must not stop the claiming."""
 
 import asyncio
 import contextvars
@@ -27,6 +28,7 @@ from hub.services import delivery
 from hub.services.delivery import setting
 
 FLUSH_SECONDS = 0.2  # outcomes are recorded in bulk at least this often
+WAITING_COUNTS_SECONDS = 1.0  # a row waiting for its server's slots counts as begun after this long
 
 
 class Sender:
@@ -163,8 +165,11 @@ class Sender:
         failed lately only one request goes first; the rest follow if it answers, else wait."""
 
         async def post(job: Job) -> Result:
-            self._await_start(-1)  # its signing and sending follow at once, in this step
-            return await self.client.post(job)
+            start = _Start(self._await_start, WAITING_COUNTS_SECONDS)
+            try:
+                return await self.client.post(job, on_start=start)
+            finally:
+                start()
 
         try:
             by_domain: dict[str, list[int]] = defaultdict(list)
@@ -211,6 +216,23 @@ class Sender:
         db.session.commit()
         self.unrecorded -= len(results) + len(deferred)
         self.changed.set()
+
+
+class _Start:
+    """Counts one row as begun, once: when its request holds its slots (its signing follows at once)
+    or after `seconds` of waiting for them, whichever comes first."""
+
+    __slots__ = ("count", "timer")
+
+    def __init__(self, count: Callable[[int], None], seconds: float):
+        self.count: Callable[[int], None] | None = count
+        self.timer = asyncio.get_running_loop().call_later(seconds, self)
+
+    def __call__(self) -> None:
+        if self.count is not None:
+            self.timer.cancel()
+            self.count(-1)
+            self.count = None
 
 
 @dataclass

@@ -13,12 +13,13 @@ from delivery_support import Peers, add_followers, free_port, publish
 from polling import wait_for
 from sqlalchemy import func, select
 
-from bench.sinks import LATENCY, Behaviour
+from bench.sinks import LATENCY, SILENT, Behaviour
 from hub import worker
 from hub.extensions import db
 from hub.models import Delivery
 from hub.models.base import utcnow
 from hub.services import delivery
+from hub.services import sender as sender_module
 from hub.services.sender import Sender
 
 HUB = str(Path(sys.executable).parent / "hub")
@@ -126,6 +127,83 @@ def test_a_worker_claims_as_it_begins_sending_so_a_later_one_gets_a_share(app, o
     assert totals["first"]["claimed"] + totals["second"]["claimed"] == 1000
     assert totals["second"]["claimed"] >= 100, totals
     assert len(sink.counts) == 1000 and set(sink.counts.values()) == {1}
+
+
+def test_a_worker_waiting_for_slow_servers_leaves_the_rest_to_another(app, org, db_url, peers, monkeypatch):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several workers need PostgreSQL (SQLite runs one)")
+    port = free_port()
+    addresses = spread_followers(org, port, hosts=2, per_host=50)
+    peers({a: Behaviour(kind=LATENCY, delay=0.6) for a in addresses})
+    publish(org)
+    # Each server takes one request until it has answered; the rows behind it have not begun, so the
+    # first worker stops claiming after its first batch instead of taking all 100 rows at once.
+    monkeypatch.setattr(sender_module, "WAITING_COUNTS_SECONDS", 60.0)
+    app.config.update(HUB_DELIVERY_BATCH=10, HUB_DELIVERY_CONCURRENCY=1000)
+    totals = {}
+
+    def drain(name):
+        with app.app_context():
+            sender = Sender()
+            try:
+                totals[name] = sender.drain()
+            finally:
+                sender.close()
+                db.session.remove()
+
+    first = threading.Thread(target=drain, args=("first",))
+    first.start()
+    wait_for(lambda: done_count() >= 1, "the first worker's first answer", interval=0.01)
+    second = threading.Thread(target=drain, args=("second",))
+    second.start()
+    for thread in (first, second):
+        thread.join(120)
+    assert totals["first"]["claimed"] + totals["second"]["claimed"] == 100
+    assert totals["second"]["claimed"] >= 25, totals
+    assert done_count() == 100
+
+
+def test_rows_behind_a_server_that_never_answers_stop_holding_back_the_claims(app, org, peers, monkeypatch):
+    port = free_port()
+    silent, healthy = ("127.0.1.1", port), ("127.0.1.2", port)
+    for host, _ in (silent, healthy):
+        add_followers(org, host, port, count=20, shared=False)
+    sink = peers({silent: Behaviour(kind=SILENT), healthy: Behaviour()})
+    publish(org)
+    # Rows queue in turns (silent, healthy, silent, …): after two batches nine rows wait behind the
+    # silent server's first request. They count as begun after a short wait, not after its timeout.
+    monkeypatch.setattr(sender_module, "WAITING_COUNTS_SECONDS", 0.2)
+    app.config.update(HUB_DELIVERY_BATCH=10, HUB_DELIVERY_CONCURRENCY=1000, HUB_DELIVERY_TIMEOUT=6)
+    healthy_inbox = f"127.0.1.2:{port}"
+    sender = Sender()
+    outcomes = {}
+    drained = threading.Thread(target=_drain_in_context, args=(app, sender, outcomes))
+    drained.start()
+    try:
+        wait_for(lambda: sum(n for (address, _), n in sink.counts.items() if address == healthy_inbox) == 20,
+                 "every inbox of the healthy server", timeout=30)
+        assert not _attempted_rows(), "the healthy server's last rows waited for the silent one's timeout"
+    finally:
+        drained.join(60)
+    assert outcomes["totals"]["claimed"] == 40
+
+
+def _drain_in_context(app, sender: Sender, outcomes: dict) -> None:
+    with app.app_context():
+        try:
+            outcomes["totals"] = sender.drain()
+        finally:
+            sender.close()
+            db.session.remove()
+
+
+def _attempted_rows() -> int:
+    """Rows with a failed attempt recorded (the silent server's, once its deadline passed)."""
+    db.session.expire_all()
+    count = db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.attempts > 0,
+                                                                              Delivery.state != "done"))
+    db.session.rollback()
+    return count
 
 
 def test_kill_9_mid_flight_then_restart_loses_nothing(app, org, peers):

@@ -9,7 +9,7 @@ from itertools import zip_longest
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, text, update
+from sqlalchemy import Row, and_, bindparam, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -153,19 +153,19 @@ def _due_filter(now: datetime):
                 or_(Delivery.locked_until.is_(None), Delivery.locked_until < now), ~paused)
 
 
-def claim_due(limit: int = 500, lock_seconds: float = 300.0, worker_id: int | None = None) -> list[Delivery]:
-    """Lock up to `limit` due deliveries for this worker (SKIP LOCKED on PostgreSQL) and commit."""
+def claim_due(limit: int = 500, lock_seconds: float = 300.0, worker_id: int | None = None) -> list[Row]:
+    """Lock up to `limit` due deliveries for this worker (SKIP LOCKED on PostgreSQL) and commit;
+    the claimed rows (every column, read-only) in id order, from the claiming statement itself."""
     now = utcnow()
     due = (select(Delivery.id).where(_due_filter(now)).order_by(Delivery.next_attempt_at, Delivery.id)
            .limit(limit).with_for_update(skip_locked=True, of=Delivery))
-    claim = (update(Delivery).where(Delivery.id.in_(due.scalar_subquery()))
+    table = Delivery.__table__
+    claim = (update(table).where(table.c.id.in_(due.scalar_subquery()))
              .values(locked_until=now + timedelta(seconds=lock_seconds), locked_by=worker_id)
-             .returning(Delivery.id).execution_options(synchronize_session=False))
-    ids = list(db.session.scalars(claim))
+             .returning(*table.c))
+    rows = sorted(db.session.execute(claim).all(), key=lambda row: row.id)
     db.session.commit()
-    if not ids:
-        return []
-    return list(db.session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id)))
+    return rows
 
 
 def release_orphans() -> int:
@@ -303,7 +303,7 @@ _RECORD_OUTCOME = (update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
                    .values({name: bindparam(name, type_=_TABLE.c[name].type) for name in _OUTCOME_COLUMNS}))
 
 
-def record_results(claimed: dict[int, Delivery], results: Iterable,
+def record_results(claimed: dict[int, Row], results: Iterable,
                    deferred: dict[int, datetime] | None = None) -> dict:
     """Store the outcome of each attempt in bulk; `deferred` rows were not tried (paused domain)."""
     now = utcnow()

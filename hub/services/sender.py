@@ -16,13 +16,13 @@ from datetime import timedelta
 
 import uvloop
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from federation.addresses import AddressPolicy
 from federation.delivery import Client, Job, Result
 from federation.signatures import Signer, load_private_key
 from hub.extensions import db
-from hub.models import Actor, Delivery, OutgoingActivity
+from hub.models import Actor, OutgoingActivity
 from hub.models.base import utcnow
 from hub.services import delivery
 from hub.services.delivery import setting
@@ -148,8 +148,6 @@ class Sender:
             else:
                 batch.unsendable.append(row.id)
         suspects = delivery.suspect_domains({row.domain for row in claimed})
-        for row in claimed:  # keep the loaded rows as plain values while the network works
-            db.session.expunge(row)
         db.session.rollback()  # no transaction stays open during the sending
         batch.suspects = delivery.claim_probes(suspects, setting("HUB_DELIVERY_TIMEOUT") + 5)
         batch.elsewhere = suspects - batch.suspects  # another worker is probing these right now
@@ -239,14 +237,14 @@ class _Start:
 class Batch:
     """Claimed rows (detached, read-only) and the jobs prepared for them."""
 
-    rows: dict[int, Delivery]
+    rows: dict[int, Row]  # claimed deliveries (delivery.claim_due)
     jobs: dict = field(default_factory=dict)
     unsendable: list[int] = field(default_factory=list)
     suspects: set[str] = field(default_factory=set)
     elsewhere: set[str] = field(default_factory=set)
 
 
-def _health(results: list, rows: dict[int, Delivery]) -> tuple[set[str], set[str]]:
+def _health(results: list, rows: dict[int, Row]) -> tuple[set[str], set[str]]:
     """Domains that answered at all (any HTTP status) and domains that failed at the network level."""
     reachable, unreachable = set(), set()
     for result in results:

@@ -29,6 +29,7 @@ class Behaviour:
     delay: float = 0.0
     retry_after: int = 1
     script: list = field(default_factory=list)
+    headers: str = ""  # more header lines for a 202, each ending in CRLF (e.g. a Set-Cookie)
 
 
 @dataclass
@@ -133,7 +134,7 @@ class Sink:
         elif kind == FORBIDDEN:
             conn.respond(403)
         else:
-            conn.respond(202)
+            conn.respond(202, behaviour.headers)
 
     def reset(self) -> None:
         """Forget what was received (the behaviours' scripts start again too)."""

@@ -138,7 +138,9 @@ class Client:
                                          happy_eyeballs_delay=None, ttl_dns_cache=60,
                                          enable_cleanup_closed=True)
         # One deadline per delivery, aiohttp's own: resolving, connecting, sending and reading the answer.
+        # No cookies: a peer's cookies have nothing to do with deliveries, and a jar grows with every server.
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
+                                             cookie_jar=aiohttp.DummyCookieJar(),
                                              skip_auto_headers=("Accept-Encoding",),
                                              timeout=aiohttp.ClientTimeout(total=self.timeout))
         return self

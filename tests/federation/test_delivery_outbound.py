@@ -55,3 +55,14 @@ def test_private_addresses_are_refused_without_a_connection(peers, signer):
     assert results[1].kind == "failed" and "refused address" in results[1].error
     assert results[2].kind == "failed"
     assert sink.connections == {}
+
+
+def test_a_servers_cookies_are_not_sent_back(peers, signer):
+    port = free_port()
+    sink = peers({("127.0.0.1", port): Behaviour(headers="Set-Cookie: session=abc; Path=/\r\n")})
+    inbox = f"http://localhost:{port}/inbox"  # a host name: cookie jars keep no cookies of IP addresses
+    results = send([Job(n, inbox, b"{}", signer) for n in range(2)])  # one inbox: one after the other
+    assert [r.kind for r in results.values()] == ["ok", "ok"]
+    assert len(sink.received) == 2
+    assert all("cookie" not in request.headers for request in sink.received)
+

@@ -244,8 +244,8 @@ def process_items(item_ids: list[int]) -> dict[int, str]:
                                      InboxItem.attempts, InboxItem.next_attempt_at)
                               .where(InboxItem.id.in_(item_ids)).order_by(InboxItem.id)).all()
     states = {item_id: DONE for item_id in item_ids}
-    outcomes, actors, started = [], {}, time.monotonic()
-    for item_id, state, actor_uri, payload, attempts, next_attempt_at in rows:
+    outcomes, actors, started = [], _known_actors(rows), time.monotonic()
+    for position, (item_id, state, actor_uri, payload, attempts, next_attempt_at) in enumerate(rows):
         if state != QUEUED:
             states[item_id] = state
             continue
@@ -254,9 +254,18 @@ def process_items(item_ids: list[int]) -> dict[int, str]:
         states[item_id] = outcome["state"]
         if time.monotonic() - started > BATCH_COMMIT_SECONDS:
             _record(outcomes)
-            outcomes, actors, started = [], {}, time.monotonic()
+            outcomes, actors, started = [], _known_actors(rows[position + 1:]), time.monotonic()
     _record(outcomes)
     return states
+
+
+def _known_actors(rows) -> dict[str, Actor]:
+    """The known actors of these items, in one query (each item would otherwise look its actor up
+    inside its own SAVEPOINT: two more round trips)."""
+    uris = {row.actor_uri for row in rows if row.state == QUEUED}
+    if not uris:
+        return {}
+    return {actor.uri: actor for actor in db.session.scalars(select(Actor).where(Actor.uri.in_(uris)))}
 
 
 def process_item(item_id: int) -> str:

@@ -3,7 +3,7 @@ fetch fails, giving up after the last attempt, and locks of a dead worker expiri
 
 from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from hub import worker
 from hub.extensions import db
@@ -56,3 +56,26 @@ def test_gives_up_after_the_last_attempt(client, org, owner, peer):
         inbox.process_due(10)
     item = db.session.query(InboxItem).one()
     assert item.state == "failed" and item.attempts == inbox.MAX_ATTEMPTS
+
+
+def test_a_batch_looks_its_actors_up_in_one_query(client, org, peer):
+    senders = [peer.add_actor(name) for name in ("alice", "bob", "chan", "dara")]
+    for sender in senders:
+        for _ in range(3):  # public notes that concern no one here: each is ignored without a write
+            sender.post_to(client, "/inbox", sender.activity("Create", sender.note("ສະບາຍດີ", serve=False)))
+    actor_queries = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        if "FROM actors" in statement:
+            actor_queries.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        assert inbox.process_due(100) == 12
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert {item.state for item in db.session.query(InboxItem)} == {"done"}
+    # one per sender when each item looked its actor up (4); one for the batch now (two if the
+    # batch was committed half-way, after BATCH_COMMIT_SECONDS)
+    assert 1 <= len(actor_queries) < len(senders), actor_queries
+

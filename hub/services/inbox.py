@@ -50,6 +50,7 @@ HANDLERS = {
     "Flag": inbox_content.on_flag,
     "Undo": None,  # dispatched on the undone activity's type, below
 }
+EARLY_CHECKS = {"Create": inbox_content.ignore_if_unconcerned}
 UNDO_HANDLERS = {
     "Follow": inbox_follows.undo_follow,
     "Block": inbox_follows.undo_block,
@@ -196,17 +197,29 @@ def dispatch(activity: dict, actor: Actor) -> None:
     handler(activity, actor)
 
 
+def _ignore_early(activity: dict) -> None:
+    """Raise Ignored for an activity that can be seen to concern no one here from its own content
+    (most of what a hub receives), before a SAVEPOINT is opened for it."""
+    check = EARLY_CHECKS.get(activity.get("type")) if isinstance(activity.get("type"), str) else None
+    if check is not None:
+        check(activity)
+
+
 def _run_handler(payload: str, actor_uri: str, actors: dict) -> tuple[str, str]:
     """Run one activity's handler inside a SAVEPOINT; (new state, error). A failure undoes only
     this activity's changes."""
     try:
+        activity = json.loads(payload)
+        known = actors.get(actor_uri)
+        if known is not None and not known.is_local:
+            _ignore_early(activity)
         with db.session.begin_nested():
             if actor_uri not in actors:
                 actors[actor_uri] = remote.known_actor(actor_uri)
             actor = actors[actor_uri]
             if actor is None or actor.is_local:
                 raise Rejected("unknown or local actor")
-            dispatch(json.loads(payload), actor)
+            dispatch(activity, actor)
     except Ignored as exc:
         return DONE, f"ignored: {exc}"
     except Rejected as exc:

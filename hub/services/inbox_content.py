@@ -23,6 +23,7 @@ from hub.services.inbox_common import (
 )
 
 MAX_REPORT_OBJECTS = 100
+NOT_OURS = "neither a reply to our posts nor a mention of our organisations"
 
 
 # --- notes -------------------------------------------------------------------------------------
@@ -69,16 +70,23 @@ def _points_here(document: dict) -> bool:
     return any(isinstance(uri, str) and convert.host_of(uri) == here for uri in candidates)
 
 
+def ignore_if_unconcerned(activity: dict) -> None:
+    """Raise Ignored for a Create whose embedded note names nothing on this hub (no database work)."""
+    embedded = object_of(activity)
+    if isinstance(embedded, dict) and not _points_here(embedded):
+        raise Ignored(NOT_OURS)
+
+
 def on_create(activity: dict, actor: Actor) -> None:
     """Store a reply to one of our posts or a note mentioning one of our organisations."""
     document = _note_document(activity, actor)
     if isinstance(document, dict) and not _points_here(document):
-        raise Ignored("neither a reply to our posts nor a mention of our organisations")
+        raise Ignored(NOT_OURS)
     note = _parse_note(document, actor)
     parent = local_post(note.in_reply_to)
     mentioned = _local_recipients(note)
     if parent is None and not mentioned:
-        raise Ignored("neither a reply to our posts nor a mention of our organisations")
+        raise Ignored(NOT_OURS)
     if remote.local_post_for(note.uri) is not None:
         raise Ignored("the note is known already")
     post = remote.store_note(note, actor)

@@ -4,12 +4,13 @@ fetch fails, giving up after the last attempt, and locks of a dead worker expiri
 from datetime import timedelta
 
 from sqlalchemy import event, update
+from sqlalchemy.orm import Session
 
 from hub import worker
 from hub.extensions import db
 from hub.models import InboxItem, Post
 from hub.models.base import utcnow
-from hub.services import inbox, posts
+from hub.services import inbox, inbox_content, posts
 
 
 def test_claimed_items_are_not_claimed_twice_until_the_lock_expires(client, org, peer):
@@ -58,23 +59,31 @@ def test_gives_up_after_the_last_attempt(client, org, owner, peer):
     assert item.state == "failed" and item.attempts == inbox.MAX_ATTEMPTS
 
 
-def test_a_batch_looks_its_actors_up_in_one_query(client, org, peer):
+def test_a_batch_looks_its_actors_up_in_one_query_and_skips_what_is_not_ours(client, org, peer):
     senders = [peer.add_actor(name) for name in ("alice", "bob", "chan", "dara")]
     for sender in senders:
         for _ in range(3):  # public notes that concern no one here: each is ignored without a write
             sender.post_to(client, "/inbox", sender.activity("Create", sender.note("ສະບາຍດີ", serve=False)))
-    actor_queries = []
+    actor_queries, savepoints = [], []
 
     def seen(_conn, _cursor, statement, *_args):
         if "FROM actors" in statement:
             actor_queries.append(statement)
 
+    def began(_session, transaction):
+        if transaction.nested:
+            savepoints.append(transaction)
+
     event.listen(db.engine, "before_cursor_execute", seen)
+    event.listen(Session, "after_transaction_create", began)
     try:
         assert inbox.process_due(100) == 12
     finally:
         event.remove(db.engine, "before_cursor_execute", seen)
-    assert {item.state for item in db.session.query(InboxItem)} == {"done"}
+        event.remove(Session, "after_transaction_create", began)
+    outcomes = {(item.state, item.error) for item in db.session.query(InboxItem)}
+    assert outcomes == {("done", f"ignored: {inbox_content.NOT_OURS}")}
+    assert savepoints == []  # what a note concerns is read from the note itself, before any SAVEPOINT
     # one per sender when each item looked its actor up (4); one for the batch now (two if the
     # batch was committed half-way, after BATCH_COMMIT_SECONDS)
     assert 1 <= len(actor_queries) < len(senders), actor_queries

@@ -1,8 +1,12 @@
 """The inbox queue as the worker drives it: claiming with a lock, retries with backoff when a
 fetch fails, giving up after the last attempt, and locks of a dead worker expiring."""
 
+import json
+import threading
+import time
 from datetime import timedelta
 
+from polling import wait_for
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
@@ -88,3 +92,51 @@ def test_a_batch_looks_its_actors_up_in_one_query_and_skips_what_is_not_ours(cli
     # batch was committed half-way, after BATCH_COMMIT_SECONDS)
     assert 1 <= len(actor_queries) < len(senders), actor_queries
 
+
+def test_the_worker_gathers_a_trickle_of_activities_into_batches(app, client, org, peer, monkeypatch):
+    alice = peer.add_actor("alice")
+    alice.post_to(client, "/inbox", alice.activity("Create", alice.note("ສະບາຍດີ", serve=False)))
+    rounds = []
+    real_round = worker.run_round
+
+    def counted_round():
+        counts, items = real_round()
+        rounds.append(items)
+        return counts, items
+
+    monkeypatch.setattr(worker, "run_round", counted_round)
+    trickle = 150
+    producer = threading.Thread(target=_trickle, args=(app, alice, trickle))
+    producer.start()
+    try:
+        worker.run_forever()  # until the producer has seen every item processed
+    finally:
+        producer.join(60)
+    assert sum(rounds) == trickle + 1
+    # Taken as they come, one or two a round, they would need a round each (a few ms of queries);
+    # after a round with few items the worker waits GATHER_SECONDS for more.
+    assert len([items for items in rounds if items]) < trickle / 5, rounds
+
+
+def _trickle(app, actor, count: int) -> None:
+    """Store `count` ignorable Creates one by one, 2 ms apart; stop the worker once all are done."""
+    with app.app_context():
+        try:
+            for _ in range(count):
+                activity = actor.activity("Create", actor.note("ຂ່າວ", serve=False))
+                now = utcnow()
+                db.session.add(InboxItem(activity_uri=activity["id"], type="Create", actor_uri=actor.uri,
+                                         payload=json.dumps(activity), state="queued", attempts=0,
+                                         next_attempt_at=now, received_at=now, error=""))
+                db.session.commit()
+                time.sleep(0.002)
+            wait_for(lambda: not _queued(), "every trickled item processed")
+        finally:
+            worker._State.stopping = True
+            db.session.remove()
+
+
+def _queued() -> int:
+    count = db.session.query(InboxItem).filter_by(state="queued").count()
+    db.session.rollback()
+    return count

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 IDLE_SLEEP = 0.5
 INBOX_BATCH = 200
 FEW_ITEMS = INBOX_BATCH // 4
-GATHER_SECONDS = 0.05  # after a round with few inbox items: let a trickle gather into a batch
+GATHER_SECONDS = 0.05  # after a round with few inbox items, let a trickle gather into a batch
 ORPHAN_CHECK_SECONDS = 5.0
 ROUND_SECONDS = 5.0  # how long deliveries may keep the worker before inbox items get a turn
 
@@ -106,17 +106,12 @@ def run_once() -> dict:
             "gone": totals["gone"], "failed": totals["failed"], "processed": processed}
 
 
-def pause_after(deliveries: int, items: int) -> float:
-    """Seconds to wait (or a NOTIFY of new deliveries) after a round: IDLE_SLEEP when it found
-    nothing; GATHER_SECONDS when it found only a few inbox items, because each round costs a few
-    milliseconds of queries, and a loop that takes activities one or two at a time as they arrive
-    spends more on rounds than on the activities, CPU the web processes need while a burst comes
-    in; none while there is more."""
-    if deliveries:
-        return 0.0
-    if not items:
-        return IDLE_SLEEP
-    return GATHER_SECONDS if items < FEW_ITEMS else 0.0
+def gathering(deliveries: int, items: int) -> bool:
+    """True after a round that found no deliveries and only a few inbox items: the worker then
+    waits GATHER_SECONDS. Each round costs a few milliseconds of queries, and a loop that takes
+    activities one or two at a time as they arrive spends more on rounds than on the activities,
+    CPU the web processes need while a burst comes in."""
+    return not deliveries and 0 < items < FEW_ITEMS
 
 
 def _stop(signum, _frame) -> None:
@@ -138,9 +133,10 @@ def run_forever() -> None:
                 delivery.release_orphans()
                 checked = time.monotonic()
             counts, items = run_round()
-            pause = pause_after(counts["claimed"], items)
-            if pause:
-                current.wait(pause)
+            if not counts["claimed"] and not items:
+                current.wait(IDLE_SLEEP)
+            elif gathering(counts["claimed"], items):
+                time.sleep(GATHER_SECONDS)  # not woken by NOTIFY: every stored activity sends one
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -14,7 +14,7 @@ from hub import worker
 from hub.extensions import db
 from hub.models import InboxItem, Post
 from hub.models.base import utcnow
-from hub.services import inbox, inbox_content, posts
+from hub.services import inbox, inbox_content, inbox_writer, posts
 
 
 def test_claimed_items_are_not_claimed_twice_until_the_lock_expires(client, org, peer):
@@ -124,11 +124,10 @@ def _trickle(app, actor, count: int) -> None:
         try:
             for _ in range(count):
                 activity = actor.activity("Create", actor.note("ຂ່າວ", serve=False))
-                now = utcnow()
-                db.session.add(InboxItem(activity_uri=activity["id"], type="Create", actor_uri=actor.uri,
-                                         payload=json.dumps(activity), state="queued", attempts=0,
-                                         next_attempt_at=now, received_at=now, error=""))
-                db.session.commit()
+                now = utcnow()  # stored as the inbox stores it: on PostgreSQL with a NOTIFY each
+                inbox_writer.store({"activity_uri": activity["id"], "type": "Create", "actor_uri": actor.uri,
+                                    "payload": json.dumps(activity), "state": "queued", "attempts": 0,
+                                    "next_attempt_at": now, "received_at": now, "error": ""})
                 time.sleep(0.002)
             wait_for(lambda: not _queued(), "every trickled item processed")
         finally:

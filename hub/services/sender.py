@@ -235,7 +235,7 @@ class _Start:
 
 @dataclass
 class Batch:
-    """Claimed rows (detached, read-only) and the jobs prepared for them."""
+    """Claimed rows (read-only) and the jobs prepared for them."""
 
     rows: dict[int, Row]  # claimed deliveries (delivery.claim_due)
     jobs: dict = field(default_factory=dict)

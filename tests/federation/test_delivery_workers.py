@@ -42,6 +42,34 @@ def spread_followers(org, port, hosts, per_host):
     return addresses
 
 
+def drain_in_thread(app, totals: dict, name: str) -> threading.Thread:
+    """A Sender draining what is due in its own thread and app context; its counts go to totals[name]."""
+
+    def drain():
+        with app.app_context():
+            sender = Sender()
+            try:
+                totals[name] = sender.drain()
+            finally:
+                sender.close()
+                db.session.remove()
+
+    thread = threading.Thread(target=drain)
+    thread.start()
+    return thread
+
+
+def two_workers(app, first_went, what: str) -> dict:
+    """Drain with one worker, start a second once first_went() (waited for as `what`); both counts."""
+    totals = {}
+    first = drain_in_thread(app, totals, "first")
+    wait_for(first_went, what, interval=0.01)
+    second = drain_in_thread(app, totals, "second")
+    for thread in (first, second):
+        thread.join(120)
+    return totals
+
+
 @pytest.fixture
 def peers():
     started = Peers()
@@ -106,24 +134,7 @@ def test_a_worker_claims_as_it_begins_sending_so_a_later_one_gets_a_share(app, o
     # 1,000 rows, far fewer than a worker may hold (twice its concurrency): only the rule that it
     # claims more once fewer than half a batch wait to be posted leaves rows to the second worker.
     app.config.update(HUB_DELIVERY_BATCH=10, HUB_DELIVERY_CONCURRENCY=1000)
-    totals = {}
-
-    def drain(name):
-        with app.app_context():
-            sender = Sender()
-            try:
-                totals[name] = sender.drain()
-            finally:
-                sender.close()
-                db.session.remove()
-
-    first = threading.Thread(target=drain, args=("first",))
-    first.start()
-    wait_for(lambda: sink.counts, "the first worker's first POST", interval=0.01)
-    second = threading.Thread(target=drain, args=("second",))
-    second.start()
-    for thread in (first, second):
-        thread.join(120)
+    totals = two_workers(app, lambda: sink.counts, "the first worker's first POST")
     assert totals["first"]["claimed"] + totals["second"]["claimed"] == 1000
     assert totals["second"]["claimed"] >= 100, totals
     assert len(sink.counts) == 1000 and set(sink.counts.values()) == {1}
@@ -140,24 +151,7 @@ def test_a_worker_waiting_for_slow_servers_leaves_the_rest_to_another(app, org, 
     # first worker stops claiming after its first batch instead of taking all 100 rows at once.
     monkeypatch.setattr(sender_module, "WAITING_COUNTS_SECONDS", 60.0)
     app.config.update(HUB_DELIVERY_BATCH=10, HUB_DELIVERY_CONCURRENCY=1000)
-    totals = {}
-
-    def drain(name):
-        with app.app_context():
-            sender = Sender()
-            try:
-                totals[name] = sender.drain()
-            finally:
-                sender.close()
-                db.session.remove()
-
-    first = threading.Thread(target=drain, args=("first",))
-    first.start()
-    wait_for(lambda: done_count() >= 1, "the first worker's first answer", interval=0.01)
-    second = threading.Thread(target=drain, args=("second",))
-    second.start()
-    for thread in (first, second):
-        thread.join(120)
+    totals = two_workers(app, lambda: done_count() >= 1, "the first worker's first answer")
     assert totals["first"]["claimed"] + totals["second"]["claimed"] == 100
     assert totals["second"]["claimed"] >= 25, totals
     assert done_count() == 100
@@ -175,26 +169,15 @@ def test_rows_behind_a_server_that_never_answers_stop_holding_back_the_claims(ap
     monkeypatch.setattr(sender_module, "WAITING_COUNTS_SECONDS", 0.2)
     app.config.update(HUB_DELIVERY_BATCH=10, HUB_DELIVERY_CONCURRENCY=1000, HUB_DELIVERY_TIMEOUT=6)
     healthy_inbox = f"127.0.1.2:{port}"
-    sender = Sender()
-    outcomes = {}
-    drained = threading.Thread(target=_drain_in_context, args=(app, sender, outcomes))
-    drained.start()
+    totals = {}
+    drained = drain_in_thread(app, totals, "only")
     try:
         wait_for(lambda: sum(n for (address, _), n in sink.counts.items() if address == healthy_inbox) == 20,
                  "every inbox of the healthy server", timeout=30)
         assert not _attempted_rows(), "the healthy server's last rows waited for the silent one's timeout"
     finally:
         drained.join(60)
-    assert outcomes["totals"]["claimed"] == 40
-
-
-def _drain_in_context(app, sender: Sender, outcomes: dict) -> None:
-    with app.app_context():
-        try:
-            outcomes["totals"] = sender.drain()
-        finally:
-            sender.close()
-            db.session.remove()
+    assert totals["only"]["claimed"] == 40
 
 
 def _attempted_rows() -> int:

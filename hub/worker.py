@@ -138,6 +138,7 @@ def run_forever() -> None:
             elif gathering(counts["claimed"], items):
                 time.sleep(GATHER_SECONDS)  # not woken by NOTIFY: every stored activity sends one
     finally:
+        _State.stopping = False  # a stop ends this loop, not the process's later run_once() calls
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if _State.sender is not None:

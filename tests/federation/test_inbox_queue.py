@@ -105,7 +105,6 @@ def test_the_worker_gathers_a_trickle_of_activities_into_batches(app, client, or
         return counts, items
 
     monkeypatch.setattr(worker, "run_round", counted_round)
-    monkeypatch.setattr(worker._State, "stopping", False)  # restored after: the producer stops the loop
     trickle = 150
     producer = threading.Thread(target=_trickle, args=(app, alice, trickle))
     producer.start()

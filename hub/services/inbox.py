@@ -209,7 +209,8 @@ def dispatch(activity: dict, actor: Actor) -> None:
 def _ignore_early(activity: dict) -> None:
     """Raise Ignored for an activity that can be seen to concern no one here from its own content
     (most of what a hub receives), before a SAVEPOINT is opened for it."""
-    check = EARLY_CHECKS.get(activity.get("type")) if isinstance(activity.get("type"), str) else None
+    kind = activity.get("type")
+    check = EARLY_CHECKS.get(kind) if isinstance(kind, str) else None
     if check is not None:
         check(activity)
 

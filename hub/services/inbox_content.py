@@ -72,16 +72,18 @@ def _points_here(document: dict) -> bool:
 
 def ignore_if_unconcerned(activity: dict) -> None:
     """Raise Ignored for a Create whose embedded note names nothing on this hub (no database work)."""
-    embedded = object_of(activity)
-    if isinstance(embedded, dict) and not _points_here(embedded):
+    _ignore_unless_here(object_of(activity))
+
+
+def _ignore_unless_here(document) -> None:
+    if isinstance(document, dict) and not _points_here(document):
         raise Ignored(NOT_OURS)
 
 
 def on_create(activity: dict, actor: Actor) -> None:
     """Store a reply to one of our posts or a note mentioning one of our organisations."""
     document = _note_document(activity, actor)
-    if isinstance(document, dict) and not _points_here(document):
-        raise Ignored(NOT_OURS)
+    _ignore_unless_here(document)
     note = _parse_note(document, actor)
     parent = local_post(note.in_reply_to)
     mentioned = _local_recipients(note)

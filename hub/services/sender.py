@@ -101,7 +101,7 @@ class Sender:
                             break
                         totals["claimed"] += len(batch.rows)
                         self.unrecorded += len(batch.rows)
-                        self._await_start(len(batch.jobs))
+                        self._count_unstarted(len(batch.jobs))
                         tasks.add(asyncio.create_task(self._send(batch, totals)))
                     for task in [t for t in tasks if t.done()]:
                         tasks.discard(task)
@@ -125,7 +125,7 @@ class Sender:
 
     async def _send_alone(self, batch: "Batch", counts: Counter) -> None:
         self.unrecorded, self.unstarted, self.changed = len(batch.rows), 0, asyncio.Event()
-        self._await_start(len(batch.jobs))
+        self._count_unstarted(len(batch.jobs))
         async with self._client() as self.client:
             try:
                 await self._send(batch, counts)
@@ -163,7 +163,7 @@ class Sender:
         failed lately only one request goes first; the rest follow if it answers, else wait."""
 
         async def post(job: Job) -> Result:
-            start = _Start(self._await_start, WAITING_COUNTS_SECONDS)
+            start = _Start(self._count_unstarted, WAITING_COUNTS_SECONDS)
             try:
                 return await self.client.post(job, on_start=start)
             finally:
@@ -179,7 +179,7 @@ class Sender:
             if waiting:
                 self._record(batch, [], waiting, totals)
             first = [i for domain, ids in by_domain.items() for i in (ids[:1] if domain in held else ids)]
-            self._await_start(len(first) - len(batch.jobs))  # held rows wait for their probe
+            self._count_unstarted(len(first) - len(batch.jobs))  # held rows wait for their probe
             pending = {asyncio.ensure_future(post(batch.jobs[i])) for i in first}
             if batch.unsendable:
                 self._record(batch, [Result(i, None, None, "no payload or key", "failed")
@@ -192,7 +192,7 @@ class Sender:
                 reachable, unreachable = _health(results, batch.rows)
                 for domain in reachable & held.keys():
                     released = held.pop(domain)
-                    self._await_start(len(released))
+                    self._count_unstarted(len(released))
                     pending |= {asyncio.ensure_future(post(batch.jobs[i])) for i in released}
                 pauses = delivery.record_domain_health(reachable, unreachable)
                 deferred = {i: pauses.get(domain, batch.rows[i].next_attempt_at)
@@ -201,7 +201,7 @@ class Sender:
         finally:
             self.changed.set()
 
-    def _await_start(self, rows: int) -> None:
+    def _count_unstarted(self, rows: int) -> None:
         """Count rows that wait for this worker to begin posting them (negative: they began); once
         fewer than `backlog` wait, wake the claiming loop, before this worker runs out of work."""
         before = self.unstarted

@@ -23,8 +23,8 @@ RUN apt-get update \
  && chown -R hub:hub /data
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links=/wheels cso-hub && rm -rf /wheels
-# The source tree (templates/ and migrations/ live beside hub/, not inside the wheel) comes first on
-# the path, read-only for the hub user.
+# The source tree (gunicorn.conf.py; the same hub package as the wheel) comes first on the path,
+# read-only for the hub user.
 WORKDIR /app
 COPY . /app
 ENV PYTHONPATH=/app \

@@ -17,10 +17,9 @@ import sqlalchemy as sa
 from flask_migrate import upgrade
 
 from bench.sinks import Behaviour, Sink
-from hub import create_app
+from hub import MIGRATIONS, create_app
 from hub.extensions import db
 
-ROOT = Path(__file__).resolve().parent.parent
 HUB = str(Path(sys.executable).parent / "hub")
 PG_ADMIN_URL = os.environ.get("HUB_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DOMAIN = "hub.bench"
@@ -95,7 +94,7 @@ class HubEnv:
                                "HUB_ALLOW_PRIVATE_NETWORKS": ["127.0.0.0/8"], **settings})
         self.ctx = self.app.app_context()
         self.ctx.push()
-        upgrade(directory=str(ROOT / "migrations"))
+        upgrade(directory=str(MIGRATIONS))
         self.children: list[subprocess.Popen] = []
 
     def spawn(self, args: list[str], **extra) -> subprocess.Popen:

@@ -14,7 +14,7 @@ from hub.extensions import PendingMigrate, babel, csrf, db, login_manager
 from hub.microcache import PublicCache
 from hub.web import bp as web_bp
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # inside the package, so a wheel has them
 
 
 def select_locale() -> str:
@@ -29,8 +29,7 @@ def select_locale() -> str:
 def create_app(config: dict | None = None) -> Flask:
     """Build the Flask application; nothing happens at import time."""
     settings = load_config(config)
-    app = Flask(__name__, template_folder=str(REPO_ROOT / "templates"),
-                instance_path=settings["HUB_INSTANCE_DIR"])
+    app = Flask(__name__, instance_path=settings["HUB_INSTANCE_DIR"])  # templates: hub/templates
     app.config.update(settings)
     app.wsgi_app = FastInbox(app, app.wsgi_app)  # inbox POSTs skip Flask's request machinery
     if app.config["HUB_TRUST_PROXY"]:  # behind N reverse proxies: their X-Forwarded-Proto/Host/For count
@@ -38,7 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     app.wsgi_app = PublicCache(app.wsgi_app, app.config["HUB_PUBLIC_CACHE_SECONDS"])
     db.init_app(app)
-    PendingMigrate(app, directory=str(REPO_ROOT / "migrations"), render_as_batch=True)
+    PendingMigrate(app, directory=str(MIGRATIONS), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)

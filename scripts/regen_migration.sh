@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-rm -f migrations/versions/*_initial.py
+rm -f hub/migrations/versions/*_initial.py
 DATABASE_URL="sqlite:///$tmp/empty.db" HUB_INSTANCE_DIR="$tmp" .venv/bin/hub db migrate -m initial --rev-id 0001 >/dev/null
-ls migrations/versions/
+ls hub/migrations/versions/

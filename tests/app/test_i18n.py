@@ -15,7 +15,7 @@ from hub.services import ServiceError, posts, users
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "hub" / "translations"
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
-METHODS = [("hub/**.py", "python"), ("templates/**.html", "jinja2")]
+METHODS = [("hub/**.py", "python"), ("hub/templates/**.html", "jinja2")]
 LAO_LETTER = re.compile(r"[\u0e80-\u0eff]")
 PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
 # Latin words allowed on a Lao page: the product, formats and apps named as such, and data under test.

@@ -46,7 +46,7 @@ translations: $(VENV)/.runtime
 	$(VENV)/bin/pybabel compile -f -d hub/translations >/dev/null
 
 lint: $(VENV)/.test
-	$(VENV)/bin/ruff check hub federation tests bench
+	$(VENV)/bin/ruff check hub federation tests bench gunicorn.conf.py
 
 ## test: every test (unit, app, federation, real peers, real browser); pytest's "no tests" (5) is not a failure
 test: $(VENV)/.test system-deps peers lint

@@ -1,10 +1,18 @@
 """Console entry point: `hub …` is `flask --app hub …` with the hub's commands.
 
+`hub web` starts gunicorn with the hub's settings file (hub/gunicorn.conf.py, in the wheel too), so
+an installed hub runs with them from any directory; plain `gunicorn` finds them only as
+./gunicorn.conf.py in the source tree.
+
 `hub worker` and `hub db …` are added here rather than by the app factory (hub/cli.py), so web
 processes (`gunicorn hub.wsgi:app`) never import the delivery machinery (aiohttp) nor Alembic:
 memory, issue 4. Alembic is imported only when `hub db` runs, not by `hub worker` either.
 """
 
+
+import os
+import sys
+from pathlib import Path
 
 import click
 from flask.cli import FlaskGroup, with_appcontext
@@ -22,6 +30,18 @@ def worker_command(once):
         click.echo(" ".join(f"{k}={v}" for k, v in stats.items()))
     else:
         worker.run_forever()
+
+
+GUNICORN_SETTINGS = Path(__file__).resolve().parent / "gunicorn.conf.py"
+
+
+@click.command("web", context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("gunicorn_options", nargs=-1, type=click.UNPROCESSED)
+def web_command(gunicorn_options):
+    """Run the web app under gunicorn with the hub's settings; options go to gunicorn (e.g. --bind)."""
+    command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_SETTINGS), *gunicorn_options,
+               "hub.wsgi:app"]
+    os.execv(sys.executable, command)  # gunicorn's master takes this process's place (signals, pid)
 
 
 class MigrationCommands(click.Group):
@@ -42,5 +62,6 @@ def main() -> None:
     """Run the hub command line."""
     group = FlaskGroup(create_app=create_app, help="CSO Hub command line.")
     group.add_command(worker_command)
+    group.add_command(web_command)
     group.add_command(MigrationCommands())
     group()

@@ -86,7 +86,8 @@ def test_connections_opened_at_once_are_split_between_the_web_processes(gunicorn
 
 
 def _config():
-    spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", ROOT / "gunicorn.conf.py")
+    path = ROOT / "hub" / "gunicorn.conf.py"
+    spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,4 +1,5 @@
-"""The wheel is the whole hub: templates, migrations, translations and static files are inside it."""
+"""The wheel is the whole hub: templates, migrations, translations, static files and gunicorn's
+settings (for `hub web`) are inside it."""
 
 import shutil
 import subprocess
@@ -9,13 +10,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_FOLDERS = ("hub/templates", "hub/migrations", "hub/translations", "hub/static")
+DATA_FILES = ("hub/gunicorn.conf.py",)
 
 
 def _data_files() -> set[str]:
     """Every file the hub reads at run time from its data folders, as a path inside the wheel."""
     files = [path for folder in DATA_FOLDERS for path in (ROOT / folder).rglob("*") if path.is_file()]
     return {path.relative_to(ROOT).as_posix() for path in files
-            if "__pycache__" not in path.parts and path.suffix != ".pot"}
+            if "__pycache__" not in path.parts and path.suffix != ".pot"} | set(DATA_FILES)
 
 
 def _build_wheel(into: Path) -> Path:

@@ -14,6 +14,7 @@ import pytest
 from gunicorn_support import GUNICORN, ROOT, free_port
 from polling import wait_for
 
+from hub.console import GUNICORN_SETTINGS
 from hub.gunicorn_worker import children
 
 
@@ -86,8 +87,7 @@ def test_connections_opened_at_once_are_split_between_the_web_processes(gunicorn
 
 
 def _config():
-    path = ROOT / "hub" / "gunicorn.conf.py"
-    spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", path)
+    spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", GUNICORN_SETTINGS)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

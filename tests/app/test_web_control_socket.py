@@ -2,24 +2,14 @@
 real gunicorn with the bare app of the benchmarks, in a home folder of its own."""
 
 import os
-import socket
 import stat
 import subprocess
 
 import pytest
-from gunicorn_support import GUNICORN, ROOT, free_port
+from gunicorn_support import GUNICORN, ROOT, free_port, http_status
 from polling import wait_for
 
 from hub.gunicorn_worker import children
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-            return sock.recv(16).startswith(b"HTTP/1.")
-    except OSError:
-        return False
 
 
 @pytest.fixture
@@ -34,7 +24,7 @@ def start_gunicorn(tmp_path):
         args = [GUNICORN, "--workers", "1", "--bind", f"127.0.0.1:{port}", "bench.trivial:app"]
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started.append(proc)
-        wait_for(lambda: len(children(proc.pid)) == 1 and _answers(port), "gunicorn answering")
+        wait_for(lambda: len(children(proc.pid)) == 1 and http_status(port), "gunicorn answering")
 
     yield start
     for proc in started:

@@ -1,5 +1,6 @@
-# CSO Hub image: the web app (default command: gunicorn hub.wsgi:app on :8000) and, with the
-# command `hub worker`, the delivery worker. docker-compose.yml runs both with PostgreSQL.
+# CSO Hub image: the web app (default command: `hub web`, gunicorn with the hub's settings, on :8000)
+# and, with the command `hub worker`, the delivery worker. docker-compose.yml runs both with PostgreSQL.
+# The installed wheel is the whole hub (templates, migrations, gunicorn.conf.py): no source tree.
 
 # --- build: wheels for the hub and its dependencies (PyICU compiles against ICU) ---------------
 FROM python:3.11-slim-bookworm AS build
@@ -23,12 +24,8 @@ RUN apt-get update \
  && chown -R hub:hub /data
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-index --find-links=/wheels cso-hub && rm -rf /wheels
-# The source tree (gunicorn.conf.py; the same hub package as the wheel) comes first on the path,
-# read-only for the hub user.
-WORKDIR /app
-COPY . /app
-ENV PYTHONPATH=/app \
-    PYTHONUNBUFFERED=1 \
+WORKDIR /data
+ENV PYTHONUNBUFFERED=1 \
     HUB_INSTANCE_DIR=/data/instance \
     HUB_MEDIA_DIR=/data/media \
     HUB_SCHEME=https \
@@ -36,8 +33,7 @@ ENV PYTHONPATH=/app \
 USER hub
 VOLUME ["/data"]
 EXPOSE 8000
-# no client addresses in the access log (DESIGN.md: privacy by default)
-# workers, threads, preloading and timeout: gunicorn.conf.py (in /app, the working directory)
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", \
-     "--access-logfile", "-", "--access-logformat", "%(m)s %(U)s %(s)s %(b)s %(L)ss", \
-     "hub.wsgi:app"]
+# no client addresses in the access log (DESIGN.md: privacy by default); workers, threads,
+# preloading and timeout come from the packaged hub/gunicorn.conf.py, which `hub web` names
+CMD ["hub", "web", "--bind", "0.0.0.0:8000", \
+     "--access-logfile", "-", "--access-logformat", "%(m)s %(U)s %(s)s %(b)s %(L)ss"]

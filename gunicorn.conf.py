@@ -1,6 +1,7 @@
-"""gunicorn reads ./gunicorn.conf.py from its working directory: in the source tree (`make run`, the
-Docker image, `make bench`, the tests) this file, which runs the hub's settings, hub/gunicorn.conf.py.
-The wheel carries that file too, and `hub web` starts gunicorn with it from any directory."""
+"""gunicorn reads ./gunicorn.conf.py from its working directory: in the source tree (`make run`, `make
+bench`, the tests) this file, which runs the hub's settings, hub/gunicorn.conf.py.
+The wheel carries that file too, and `hub web` (the Docker image's command) starts gunicorn with it
+from any directory."""
 
 import runpy
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""gunicorn settings shared by `make run`, the Docker image, `make bench` and `hub web`: gunicorn reads
+"""gunicorn settings shared by `make run`, `make bench` and `hub web` (the Docker image): gunicorn reads
 ./gunicorn.conf.py from its working directory (in the source tree, a file that runs this one), and
 `hub web` names this file; flags on the command line override these. gunicorn loads it as a file:
 it imports nothing of the hub (the bench's bare-Flask baseline uses it too) until the app is loaded.

@@ -1,12 +1,13 @@
 """The wheel is the whole hub: templates, migrations, translations, static files and gunicorn's
 settings (for `hub web`) are inside it."""
 
-import shutil
 import subprocess
 import sys
 import textwrap
 import zipfile
 from pathlib import Path
+
+from image_support import build_wheel
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_FOLDERS = ("hub/templates", "hub/migrations", "hub/translations", "hub/static")
@@ -20,21 +21,8 @@ def _data_files() -> set[str]:
             if "__pycache__" not in path.parts and path.suffix != ".pot"} | set(DATA_FILES)
 
 
-def _build_wheel(into: Path) -> Path:
-    """Build from a copy of what the Dockerfile copies: no build/ or egg-info of an earlier build."""
-    source = into / "source"
-    source.mkdir(parents=True)
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(ROOT / name, source / name)
-    for package in ("hub", "federation"):
-        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(into), str(source)],
-                   check=True, capture_output=True, timeout=300)
-    return next(into.glob("cso_hub-*.whl"))
-
-
 def test_the_wheel_holds_every_data_file_and_runs_from_its_own_files(tmp_path):
-    wheel = _build_wheel(tmp_path / "dist")
+    wheel = build_wheel(tmp_path / "dist")
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         archive.extractall(tmp_path / "site")

@@ -39,6 +39,10 @@ GUNICORN_SETTINGS = Path(__file__).resolve().parent / "gunicorn.conf.py"
 @click.argument("gunicorn_options", nargs=-1, type=click.UNPROCESSED)
 def web_command(gunicorn_options):
     """Run the web app under gunicorn with the hub's settings; options go to gunicorn (e.g. --bind)."""
+    if {"-h", "--help"} & set(gunicorn_options):
+        click.echo(f"Usage: hub web [GUNICORN OPTIONS]\n\n  {web_command.help}\n  Settings: "
+                   f"{GUNICORN_SETTINGS}; the app is hub.wsgi:app. gunicorn's options:\n", nl=False)
+        sys.stdout.flush()
     command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_SETTINGS), *gunicorn_options,
                "hub.wsgi:app"]
     os.execv(sys.executable, command)  # gunicorn's master takes this process's place (signals, pid)

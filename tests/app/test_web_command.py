@@ -32,3 +32,10 @@ def test_hub_web_runs_with_the_hubs_settings_from_any_folder(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)  # the process is gunicorn's master itself (exec)
         proc.wait(30)
+
+
+def test_hub_web_help_names_the_hub_command_then_gunicorns_options(tmp_path):
+    done = subprocess.run([HUB, "web", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: hub web [GUNICORN OPTIONS]"), done.stdout[:300]
+    assert "hub.wsgi:app" in done.stdout and "--bind" in done.stdout

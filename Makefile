@@ -9,6 +9,9 @@ PEERS ?= $(CURDIR)/.peers
 export PEERS PEERS_KIT
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_ARGS ?=
+# tests run in this many processes (pytest-xdist; 0: in one); the end-to-end ones run after them in
+# one process, since they share machine-wide peers and addresses
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint bench translations system-deps peers clean
 
@@ -50,8 +53,9 @@ lint: $(VENV)/.test
 
 ## test: every test (unit, app, federation, real peers, real browser); pytest's "no tests" (5) is not a failure
 test: $(VENV)/.test system-deps peers lint
-	$(PY) -m pytest -q $(PYTEST_ARGS) tests; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected"; exit 0; fi; exit $$rc
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --ignore=tests/e2e $(PYTEST_ARGS) tests; rc=$$?; \
+	$(PY) -m pytest -q $(PYTEST_ARGS) tests/e2e; e2e=$$?; \
+	for code in $$rc $$e2e; do [ $$code -eq 0 ] || [ $$code -eq 5 ] || exit $$code; done
 
 ## bench: the performance benchmarks of issue 4, with their report (wrk installed by system-deps)
 bench: $(VENV)/.test system-deps

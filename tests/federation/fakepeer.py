@@ -8,8 +8,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from quiet_http import QuietHTTPServer
 
 from federation import signatures
 
@@ -182,8 +184,7 @@ class FakePeer:
         self.require_signed_gets = require_signed_gets
         self.actors: dict[str, PeerActor] = {}
         self.drip: dict[str, float] = {}
-        self._server = ThreadingHTTPServer((host, self.port), _Handler)
-        self._server.daemon_threads = True
+        self._server = QuietHTTPServer((host, self.port), _Handler)
         self._server.peer = self
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 

@@ -8,16 +8,16 @@ import ipaddress
 import json
 import socket
 import ssl
-import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from quiet_http import QuietHTTPServer
 
 from federation import addresses, signatures, transport
 from federation.addresses import AddressPolicy
@@ -35,15 +35,6 @@ from federation.errors import (
 
 LOOPBACK = AddressPolicy(["127.0.0.0/8"])
 AS_JSON = "application/activity+json"
-
-
-class _QuietServer(ThreadingHTTPServer):
-    """No traceback when a client drops its connection: the transport closes, by design, the
-    connections whose answers it refuses, which the server notices while it waits for more."""
-
-    def handle_error(self, request, client_address):
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class Peer:
@@ -78,7 +69,7 @@ class Peer:
             def log_message(self, *args):
                 pass
 
-        self.server = _QuietServer((ip, 0), Handler)
+        self.server = QuietHTTPServer((ip, 0), Handler)
         self.server.daemon_threads = True
         if context is not None:
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)

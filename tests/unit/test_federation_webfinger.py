@@ -2,11 +2,12 @@
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 from xml.etree import ElementTree
 
 import pytest
+from quiet_http import QuietHTTPServer
 
 from federation import signatures
 from federation.addresses import AddressPolicy
@@ -101,7 +102,7 @@ def server():
         def log_message(self, *args):
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+    httpd = QuietHTTPServer(("127.0.0.2", 0), Handler)
     threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True).start()
     host = f"127.0.0.2:{httpd.server_port}"
     yield host, answers, seen

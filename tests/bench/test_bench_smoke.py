@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.__main__ import whole_run
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = {"fanout", "broken", "durability", "inbox", "read", "memory"}
 
@@ -30,3 +32,9 @@ def test_every_benchmark_runs_in_smoke_mode_and_reports_its_figures(tmp_path):
     assert report["machine"]["cpus"] >= 1
     for line in ("fanout: time to reach every inbox", "durability: deliveries lost"):
         assert line in done.stdout
+
+
+def test_a_full_run_is_judged_against_the_issues_fifteen_minutes():
+    assert whole_run(899.0).passed is True
+    assert whole_run(901.0).passed is False
+    assert "15 minutes" in whole_run(1.0).target

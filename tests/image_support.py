@@ -2,6 +2,7 @@
 Docker: the wheel built from what the build stage copies, and the runtime stage's environment,
 working directory and commands."""
 
+import functools
 import json
 import re
 import shutil
@@ -12,7 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def dockerfile_stages() -> list[list[tuple[str, str]]]:
+@functools.cache
+def dockerfile_stages() -> tuple[tuple[tuple[str, str], ...], ...]:
     """The Dockerfile's instructions, (KEYWORD, arguments), stage by stage (a stage starts at FROM)."""
     text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
     stages: list[list[tuple[str, str]]] = []
@@ -24,7 +26,7 @@ def dockerfile_stages() -> list[list[tuple[str, str]]]:
         if keyword.upper() == "FROM":
             stages.append([])
         stages[-1].append((keyword.upper(), arguments.strip()))
-    return stages
+    return tuple(map(tuple, stages))
 
 
 def build_wheel(into: Path) -> Path:

@@ -1,16 +1,20 @@
-"""The Docker image's commands, run as the image runs them but without Docker: the hub only from
-the wheel its build stage builds, the runtime stage's environment and working directory (its /data
-volume in a temporary folder), compose's migration, the image's default command and compose's
-health check, and the worker's command."""
+"""The wheel and the Docker image that installs it, tested without Docker. The wheel, built from what
+the image's build stage copies, holds every file the hub reads at run time. The image's commands run
+as the image runs them: the hub only from that wheel, the runtime stage's environment and working
+directory (its /data volume in a temporary folder), compose's migration, the image's default command
+(a Lao page from the wheel's template and catalog, compose's health check) and the worker's command."""
 
 import signal
 import subprocess
 import sys
+import urllib.request
 import zipfile
 from pathlib import Path
 
+import pytest
 from gunicorn_support import free_port, http_status
 from image_support import (
+    ROOT,
     build_wheel,
     compose_command,
     compose_healthcheck_path,
@@ -22,6 +26,8 @@ from polling import tail, wait_for
 
 from hub.gunicorn_worker import children
 
+DATA_FOLDERS = ("hub/templates", "hub/migrations", "hub/translations", "hub/static")
+DATA_FILES = ("hub/gunicorn.conf.py",)
 # The image's `hub` is the wheel's console script; here the same entry point, run by this Python.
 HUB_SCRIPT = "import sys; from hub.console import main; sys.argv[0] = 'hub'; main()"
 
@@ -47,10 +53,37 @@ def _with_bind(command: list[str], address: str) -> list[str]:
     return [*command[:at], address, *command[at + 1:]]
 
 
-def test_the_images_commands_run_the_hub_from_its_wheel_alone(tmp_path):
-    site, data = tmp_path / "site", tmp_path / image_workdir().lstrip("/")
-    with zipfile.ZipFile(build_wheel(tmp_path / "dist")) as archive:
-        archive.extractall(site)
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> tuple[set[str], Path]:
+    """The wheel, built once for this module: (the names of its files, the folder it is unpacked in)."""
+    folder = tmp_path_factory.mktemp("wheel")
+    with zipfile.ZipFile(build_wheel(folder / "dist")) as archive:
+        archive.extractall(folder / "site")
+        return set(archive.namelist()), folder / "site"
+
+
+def _data_files() -> set[str]:
+    """Every file the hub reads at run time from its data folders, as a path inside the wheel."""
+    files = [path for folder in DATA_FOLDERS for path in (ROOT / folder).rglob("*") if path.is_file()]
+    return {path.relative_to(ROOT).as_posix() for path in files
+            if "__pycache__" not in path.parts and path.suffix != ".pot"} | set(DATA_FILES)
+
+
+def _lao_page(port: int, path: str) -> str:
+    """The page at path, asked for in Lao."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Accept-Language": "lo"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return answer.read().decode()
+
+
+def test_the_wheel_holds_every_data_file(wheel):
+    names, _ = wheel
+    missing = _data_files() - names
+    assert not missing, f"not in the wheel: {sorted(missing)}"
+
+
+def test_the_images_commands_run_the_hub_from_its_wheel_alone(wheel, tmp_path):
+    site, data = wheel[1], tmp_path / image_workdir().lstrip("/")
     data.mkdir()
     env = _environment(site, data)
     for folder in ("HUB_INSTANCE_DIR", "HUB_MEDIA_DIR"):
@@ -74,6 +107,7 @@ def test_the_images_commands_run_the_hub_from_its_wheel_alone(tmp_path):
         assert web.poll() is None, tail(log)
         wait_for(lambda: len(children(web.pid)) == int(env["WEB_CONCURRENCY"]), "the image's web processes",
                  timeout=30, logs=(log,))
+        assert "ເຂົ້າສູ່ລະບົບ" in _lao_page(port, "/login")  # the wheel's template and Lao catalog
         worker = subprocess.run([*_hub(compose_command("worker")), "--once"], cwd=data, env=env,
                                 capture_output=True, text=True, timeout=120)
         assert worker.returncode == 0, worker.stderr[-3000:]

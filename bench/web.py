@@ -210,10 +210,10 @@ READ_TARGETS = [("actor JSON", "/actors/{handle}", "application/activity+json", 
 READ_SECONDS = 10  # per run: the default 3 runs give each target the issue's 30 s under load
 
 
-def _read_round(trivial: Gunicorn | None, web: Gunicorn, handle: str, seconds: int) -> dict:
-    """One run of the trivial endpoint (when given), then of each read target, 64 connections each:
-    {"base": its result, target name: (result, CPU seconds per web worker)}."""
-    found = {"base": wrk(trivial.url + "/", connections=64, seconds=seconds) if trivial else None}
+def _read_round(web: Gunicorn, handle: str, seconds: int, base) -> dict:
+    """Each read target for `seconds` at 64 connections: {"base": the trivial endpoint's result it is
+    compared with, target name: (its result, CPU seconds per web worker)}."""
+    found = {"base": base}
     for name, path, accept, _ in READ_TARGETS:
         before = {pid: cpu_seconds(pid) for pid in web.workers()}
         result = wrk(web.url + path.format(handle=handle), connections=64, seconds=seconds,
@@ -222,14 +222,13 @@ def _read_round(trivial: Gunicorn | None, web: Gunicorn, handle: str, seconds: i
     return found
 
 
-def _read_figures(rounds: list[dict], base_rounds: list[dict], cached: bool) -> list[Figure]:
-    """Each read target: the run of median ratio to the trivial endpoint of its own round, the
-    median p99, errors of every run; judged when the public cache is on, reported when off."""
+def _read_figures(rounds: list[dict], cached: bool) -> list[Figure]:
+    """Each read target: the run of median ratio to its round's trivial endpoint, the median p99,
+    errors of every run; judged when the public cache is on, reported when off."""
     figures = []
     for name, _, _, share in READ_TARGETS:
-        runs = [{"result": found[name][0], "cpu": found[name][1], "base": base["base"],
-                 "ratio": found[name][0].rate / base["base"].rate}
-                for found, base in zip(rounds, base_rounds, strict=True)]
+        runs = [{"result": found[name][0], "cpu": found[name][1], "base": found["base"],
+                 "ratio": found[name][0].rate / found["base"].rate} for found in rounds]
         middle = sorted(runs, key=lambda run: run["ratio"])[len(runs) // 2]
         p99, base_p99 = median(r["result"].p99 for r in runs), median(r["base"].p99 for r in runs)
         non_2xx, errors = sum(r["result"].non_2xx for r in runs), sum(r["result"].errors for r in runs)
@@ -261,14 +260,15 @@ def read_path(smoke: bool, runs: int) -> list[Figure]:
         servers.append(trivial)
         web = Gunicorn("hub.wsgi:app", env.env)
         servers.append(web)
-        rounds = [_read_round(trivial, web, handle, seconds) for _ in range(runs)]
+        rounds = [_read_round(web, handle, seconds, wrk(trivial.url + "/", connections=64, seconds=seconds))
+                  for _ in range(runs)]
         web.stop()
         trivial.stop()
         uncached = Gunicorn("hub.wsgi:app", {**env.env, "HUB_PUBLIC_CACHE_SECONDS": "0"})
         servers.append(uncached)
-        middle = sorted(rounds, key=lambda found: found["base"].rate)[len(rounds) // 2]
-        return (_read_figures(rounds, rounds, cached=True)
-                + _read_figures([_read_round(None, uncached, handle, seconds)], [middle], cached=False))
+        base = sorted((found["base"] for found in rounds), key=lambda result: result.rate)[len(rounds) // 2]
+        return (_read_figures(rounds, cached=True)
+                + _read_figures([_read_round(uncached, handle, seconds, base)], cached=False))
     finally:
         for server in servers:
             server.stop()

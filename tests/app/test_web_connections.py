@@ -175,3 +175,12 @@ def test_a_slot_that_never_serves_http_is_not_counted():
     delivery.notify()  # the delivery slot beats but never runs gthread's loop
     web.set_accept_enabled(True)
     assert web.accepting is True
+
+
+def test_a_worker_without_gthreads_internals_is_left_to_gunicorn():
+    conf = _config()
+    worker = StandInWorker(0, 4)
+    del worker.method_queue  # e.g. a later gunicorn whose threaded worker changed
+    accept, switch = worker.accept, worker.set_accept_enabled
+    conf.post_worker_init(worker)
+    assert (worker.accept, worker.set_accept_enabled) == (accept, switch)

@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # one process, since they share machine-wide peers and addresses
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint bench translations system-deps peers clean
+.PHONY: run test lint bench image-check translations system-deps peers clean
 
 $(VENV)/.runtime: pyproject.toml
 	bash scripts/system-deps.sh
@@ -60,6 +60,12 @@ test: $(VENV)/.test system-deps peers lint
 ## bench: the performance benchmarks of issue 4, with their report (wrk installed by system-deps)
 bench: $(VENV)/.test system-deps
 	$(PY) -m bench
+
+## image-check: build the Docker image (Docker, or Podman from Debian) and run it as compose does;
+## a few minutes, as root (chroot); not part of `make test`
+image-check: $(VENV)/.test
+	bash scripts/system-deps.sh --image
+	$(SUDO) env HUB_IMAGE_CHECK=1 $(PY) -m pytest -q -s tests/app/test_image_build.py
 
 clean:
 	rm -rf $(VENV) $(PEERS) instance

@@ -2,7 +2,8 @@
 # Installs Debian packages the hub needs when they are missing: ICU for Lao word segmentation
 # (PyICU builds against it), a compiler, Python's venv; with `--test`, Chromium for the browser
 # tests, what the real peers need (Node.js and npm for their JSON-LD contexts, curl) and wrk, the
-# load generator of `make bench` (its smoke mode runs in `make test`).
+# load generator of `make bench` (its smoke mode runs in `make test`); with `--image`, when no Docker
+# daemon answers, Podman and debootstrap (`make image-check` builds the image with them).
 set -euo pipefail
 need=()
 pkg-config --exists icu-uc 2>/dev/null || need+=(libicu-dev pkg-config)
@@ -14,6 +15,10 @@ if [ "${1:-}" = "--test" ]; then
   command -v npm >/dev/null 2>&1 || need+=(npm)
   command -v curl >/dev/null 2>&1 || need+=(curl)
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
+fi
+if [ "${1:-}" = "--image" ] && ! docker info >/dev/null 2>&1; then
+  command -v podman >/dev/null 2>&1 || need+=(podman)
+  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 if ! command -v apt-get >/dev/null 2>&1; then

@@ -84,6 +84,20 @@ DELIVERY_SETTINGS = {
 }
 
 
+def check_folders(config: dict) -> None:
+    """Create the instance and media folders when missing; ConfigError when this process cannot write
+    to them (a volume owned by another user: the hub would start, then fail at the first upload)."""
+    for name in ("HUB_INSTANCE_DIR", "HUB_MEDIA_DIR"):
+        folder = Path(config[name])
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{name}: cannot create or reach {folder}: {exc.strerror}") from exc
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(f"{name}: {folder} is not writable by this process (user id {os.geteuid()}); "
+                              f"give that user the folder, e.g. chown -R {os.geteuid()} {folder}")
+
+
 def load_config(overrides: dict | None = None) -> dict:
     """Build the Flask config mapping from the environment, then apply overrides."""
     env = os.environ

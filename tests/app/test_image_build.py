@@ -180,3 +180,17 @@ def test_the_access_log_names_requests_not_who_made_them(web):
                      "the request in the access log", timeout=10, logs=(log,))
     assert lines[0].startswith(f"GET {path} 404 "), lines
     assert "203.0.113.9" not in lines[0] and "127.0.0.1" not in lines[0], lines
+
+
+def test_a_volume_the_images_user_cannot_write_to_stops_the_web_app_with_its_name(image, settings):
+    media = image.path(image.environment(settings)["HUB_MEDIA_DIR"])
+    owner = media.stat()
+    os.chown(media, 0, 0)  # e.g. a host folder mounted as the volume, left to root
+    try:
+        command = image_command()
+        command[command.index("--bind") + 1] = f"127.0.0.1:{free_port()}"
+        started = subprocess.run(image.argv(command, settings), capture_output=True, text=True, timeout=60)
+    finally:
+        os.chown(media, owner.st_uid, owner.st_gid)
+    assert started.returncode != 0
+    assert f"HUB_MEDIA_DIR: {image.environment(settings)['HUB_MEDIA_DIR']} is not writable" in started.stderr

@@ -3,10 +3,10 @@ HUB_TEST_DATABASE_URL is set), a client, and helpers to make organisations and s
 
 import os
 import shutil
-import uuid
 
 import pytest
 import sqlalchemy as sa
+from databases import fresh_database
 from flask_migrate import upgrade
 
 from hub import create_app
@@ -55,16 +55,9 @@ def pg_database(tmp_path_factory):
     """A PostgreSQL database of our own on the CI server, migrated once, dropped at the end."""
     if not PG_URL:
         pytest.skip("HUB_TEST_DATABASE_URL is not set")
-    name = f"hub_test_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    _migrate(url, tmp_path_factory.mktemp("inst"))
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(PG_URL, "hub_test") as url:
+        _migrate(url, tmp_path_factory.mktemp("inst"))
+        yield url
 
 
 def _truncate_all(app) -> None:

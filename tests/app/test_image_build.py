@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 import requests
-import sqlalchemy as sa
+from databases import fresh_database
 from gunicorn_support import free_port, http_status
 from image_engine import ImageRoot, base_images, build, can_chroot, engine, ensure_base, export, inspect
 from image_support import compose_command, compose_healthcheck_path, image_command
@@ -50,14 +50,8 @@ def image(tmp_path_factory):
 @pytest.fixture(scope="module")
 def database():
     """A new, empty PostgreSQL database, as compose's db service starts."""
-    name = f"hub_image_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(DATABASE, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.engine.make_url(DATABASE).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(DATABASE, "hub_image") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,10 @@ import socket
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
+from databases import fresh_database
 from e2e_support import (
     BIN,
     EDITOR,
@@ -111,14 +110,8 @@ def hub_database(peers):
         path.unlink(missing_ok=True)
         yield f"sqlite:///{path}"
         return
-    name = f"hub_e2e_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_database(admin_url, "hub_e2e") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

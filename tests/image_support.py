@@ -69,6 +69,12 @@ def image_command() -> list[str]:
     return json.loads(_runtime("CMD")[-1])
 
 
+def with_bind(command: list[str], address: str) -> list[str]:
+    """The command with the address after --bind replaced (the image's port may be taken here)."""
+    at = command.index("--bind") + 1
+    return [*command[:at], address, *command[at + 1:]]
+
+
 def compose_command(service: str) -> list[str]:
     """The `command:` of one service in docker-compose.yml (exec form, on one line)."""
     current = None

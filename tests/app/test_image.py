@@ -21,6 +21,7 @@ from image_support import (
     image_command,
     image_environment,
     image_workdir,
+    with_bind,
 )
 from polling import tail, wait_for
 
@@ -45,12 +46,6 @@ def _environment(site: Path, data: Path) -> dict[str, str]:
                DATABASE_URL=f"sqlite:///{data / 'hub.db'}", HUB_DOMAIN="image.test",
                HUB_SECRET_KEY="image-test-secret")
     return env
-
-
-def _with_bind(command: list[str], address: str) -> list[str]:
-    """The command with the address after --bind replaced (the image's port may be taken here)."""
-    at = command.index("--bind") + 1
-    return [*command[:at], address, *command[at + 1:]]
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +93,7 @@ def test_the_images_commands_run_the_hub_from_its_wheel_alone(wheel, tmp_path):
 
     port, log = free_port(), tmp_path / "web.log"
     with open(log, "wb") as output:
-        web = subprocess.Popen(_hub(_with_bind(image_command(), f"127.0.0.1:{port}")), cwd=data, env=env,
+        web = subprocess.Popen(_hub(with_bind(image_command(), f"127.0.0.1:{port}")), cwd=data, env=env,
                                stdout=output, stderr=subprocess.STDOUT)
     try:
         health = compose_healthcheck_path()

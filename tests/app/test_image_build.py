@@ -16,7 +16,7 @@ import requests
 from databases import fresh_database
 from gunicorn_support import free_port, http_status
 from image_engine import ImageRoot, base_images, build, can_chroot, engine, ensure_base, export, inspect
-from image_support import compose_command, compose_healthcheck_path, image_command
+from image_support import compose_command, compose_healthcheck_path, image_command, with_bind
 from PIL import Image
 from polling import tail, wait_for
 
@@ -33,7 +33,7 @@ LAO_POST = "ນ້ຳຖ້ວມຢູ່ບ້ານນາ ກະລຸນາ�
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
-    """(the build's report, the image's file system ready to run) for this module."""
+    """The image built for this module, its file system ready to run (which base it used is printed)."""
     tool = engine()
     if tool is None or not can_chroot():
         pytest.fail("needs Docker or Podman, and root (make image-check installs Podman)")
@@ -63,13 +63,12 @@ def settings(database) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def web(image, settings, tmp_path_factory):
-    """Compose's migration, then the image's default command on a free port: (port, access log)."""
+    """Compose's migration, then the image's default command on a free port: (port, access log, process)."""
     migrated = subprocess.run(image.argv(compose_command("migrate"), settings),
                               capture_output=True, text=True, timeout=300)
     assert migrated.returncode == 0, migrated.stderr[-3000:]
     port, log = free_port(), tmp_path_factory.mktemp("web") / "web.log"
-    command = image_command()
-    command[command.index("--bind") + 1] = f"127.0.0.1:{port}"
+    command = with_bind(image_command(), f"127.0.0.1:{port}")
     with open(log, "wb") as output:
         server = subprocess.Popen(image.argv(command, settings), stdout=output, stderr=subprocess.STDOUT)
     try:
@@ -181,8 +180,7 @@ def test_a_volume_the_images_user_cannot_write_to_stops_the_web_app_with_its_nam
     owner = media.stat()
     os.chown(media, 0, 0)  # e.g. a host folder mounted as the volume, left to root
     try:
-        command = image_command()
-        command[command.index("--bind") + 1] = f"127.0.0.1:{free_port()}"
+        command = with_bind(image_command(), f"127.0.0.1:{free_port()}")
         started = subprocess.run(image.argv(command, settings), capture_output=True, text=True, timeout=60)
     finally:
         os.chown(media, owner.st_uid, owner.st_gid)

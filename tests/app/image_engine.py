@@ -108,7 +108,8 @@ def export(tool: str, image: str, rootfs: Path) -> None:
 
 
 class ImageRoot:
-    """An exported image's file system, with /proc and /dev mounted, running commands as the image does."""
+    """An exported image's file system, with /proc and /dev mounted, running commands as the image does;
+    removed on leaving (once nothing is mounted in it)."""
 
     def __init__(self, rootfs: Path, config: dict):
         self.rootfs, self.config = rootfs, config
@@ -124,6 +125,8 @@ class ImageRoot:
     def __exit__(self, *exc) -> None:
         for target in reversed(self.mounted):
             subprocess.run(["umount", "-l", str(target)], capture_output=True)
+        if not any(os.path.ismount(target) for target in self.mounted):  # never delete through a mount
+            shutil.rmtree(self.rootfs)
 
     def user_ids(self) -> tuple[int, int]:
         """(uid, gid) of the image's USER, from its own /etc/passwd."""

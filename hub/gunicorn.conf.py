@@ -14,6 +14,7 @@ holds fewer (ConnectionShare, below).
 import gc
 import mmap
 import os
+import signal
 import struct
 import sys
 import threading
@@ -140,10 +141,30 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """A threaded web worker leaves new connections to a sibling holding fewer (see ConnectionShare)."""
+    """A worker quits once however many quit signals reach it; a threaded web worker leaves new
+    connections to a sibling holding fewer (see ConnectionShare)."""
+    if hasattr(worker, "handle_quit"):
+        quit_once(worker)
     if share_connections and getattr(worker, "hub_slot", None) is not None \
             and all(hasattr(worker, name) for name in ("set_accept_enabled", "method_queue", "nr_conns")):
         ConnectionShare(worker).install()
+
+
+def quit_once(worker) -> None:
+    """Run the worker's quit handler for the first SIGINT or SIGQUIT only. Ctrl-C reaches every process
+    of the terminal's group, and the master then sends each worker SIGQUIT as well. When the second
+    signal came while gthread's handler held its thread pool's shutdown lock, the handler ran again
+    inside itself, waited for that lock forever, and the master killed the worker 30 s later (2 of 4
+    Ctrl-Cs of `make run`, "Worker was sent SIGKILL! Perhaps out of memory?")."""
+    handle = worker.handle_quit
+
+    def handle_once(sig, frame):
+        if not getattr(worker, "hub_quitting", False):
+            worker.hub_quitting = True
+            handle(sig, frame)
+
+    for quit_signal in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(quit_signal, handle_once)
 
 
 class ConnectionShare:

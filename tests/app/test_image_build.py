@@ -81,15 +81,23 @@ def web(image, settings, tmp_path_factory):
         server.wait(60)
 
 
+def _hub(image: ImageRoot, settings, command: list[str], stdin: str | None = None) -> str:
+    """Run a `hub` command in the image, as `docker compose run --rm -T web hub …` does: its output."""
+    done = subprocess.run(image.argv(["hub", *command], settings), input=stdin, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 def _signed_in(port: int, image: ImageRoot, settings) -> requests.Session:
-    """A session of the demo organisation's owner (`hub demo`, run in the image), as behind the proxy."""
-    demo = subprocess.run(image.argv(["hub", "demo"], settings), capture_output=True, text=True, timeout=120)
-    assert demo.returncode == 0, demo.stderr[-3000:]
-    email, password = re.search(r"as (\S+) with password: (\S+)", demo.stdout).groups()
+    """An organisation and its owner made with README's commands (the password on standard input),
+    signed in as behind the proxy."""
+    _hub(image, settings, ["org", "create", "demo", "--name", "ອົງການສາທິດ Demo CSO"])
+    _hub(image, settings, ["user", "create", "owner@example.org", "--org", "demo"], stdin="a long password\n")
     session = _ProxiedSession(port)
     page = session.get("/login")
-    answer = session.post("/login", data={"csrf_token": _token(page.text), "email": email,
-                                          "password": password})
+    answer = session.post("/login", data={"csrf_token": _token(page.text), "email": "owner@example.org",
+                                          "password": "a long password"})
     assert answer.status_code == 302, answer.text[-2000:]
     return session
 

@@ -124,8 +124,9 @@ def pre_fork(server, worker):
 
 
 def post_fork(server, worker):
-    """Keep the worker on its CPU; database connections the master may have opened while loading
-    are not shared with workers."""
+    """Hold stop signals until the worker's own handlers are in place; keep the worker on its CPU;
+    database connections the master may have opened while loading are not shared with workers."""
+    hold_stop_signals(worker)
     cpu = getattr(worker, "hub_cpu", None)
     if cpu is not None:
         try:
@@ -141,13 +142,30 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """A worker quits once however many quit signals reach it; a threaded web worker leaves new
-    connections to a sibling holding fewer (see ConnectionShare)."""
+    """A worker quits once however many quit signals reach it, and now takes a stop signal that came
+    while it booted; a threaded web worker leaves new connections to a sibling holding fewer (see
+    ConnectionShare)."""
     if hasattr(worker, "handle_quit"):
         quit_once(worker)
+    held = getattr(worker, "hub_stop_signal", None)
+    if held is not None:
+        os.kill(os.getpid(), held)  # to the handler gunicorn has installed since
     if share_connections and getattr(worker, "hub_slot", None) is not None \
             and all(hasattr(worker, name) for name in ("set_accept_enabled", "method_queue", "nr_conns")):
         ConnectionShare(worker).install()
+
+
+def hold_stop_signals(worker) -> None:
+    """Until the worker installs its own handlers, remember SIGTERM, SIGINT or SIGQUIT instead of
+    losing it: the master's handlers, inherited through fork, took it, and a worker stopped while it
+    booted served on until the master's SIGKILL, graceful_timeout (30 s) later."""
+    worker.hub_stop_signal = None
+
+    def remember(sig, frame):
+        worker.hub_stop_signal = sig
+
+    for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(stop_signal, remember)
 
 
 def quit_once(worker) -> None:

@@ -34,7 +34,9 @@ class HubWorker(ThreadWorker):
     """gthread for the web slots; the slot holding the lock runs hub.worker.run_forever()."""
 
     def run(self):
-        """Serve HTTP, or deliver when this process takes the delivery lock."""
+        """Serve HTTP, or deliver when this process takes the delivery lock (not when stopped already)."""
+        if not self.alive:  # a stop signal came while it booted (gunicorn.conf.py's hold_stop_signals)
+            return
         app = self.wsgi
         path = os.path.join(app.instance_path, LOCK_NAME)
         lock = _take_lock(path)

@@ -142,14 +142,22 @@ def post_fork(server, worker):
 
 
 def post_worker_init(worker):
-    """A worker quits once however many quit signals reach it, and now takes a stop signal that came
-    while it booted; a threaded web worker leaves new connections to a sibling holding fewer (see
-    ConnectionShare)."""
-    if hasattr(worker, "handle_quit"):
-        quit_once(worker)
-    held = getattr(worker, "hub_stop_signal", None)
-    if held is not None:
-        os.kill(os.getpid(), held)  # to the handler gunicorn has installed since
+    """The worker takes its stop signals once, and any that came while it booted; a threaded web
+    worker leaves new connections to a sibling holding fewer (see ConnectionShare)."""
+    take_stop_signals(worker)
+    share_connections_of(worker)
+
+
+def take_stop_signals(worker) -> None:
+    """Quit once however many quit signals come (quit_once), then take the stop signal that came
+    while the worker booted (hold_stop_signals), now that gunicorn's handlers are in place."""
+    quit_once(worker)
+    if worker.hub_stop_signal is not None:
+        os.kill(os.getpid(), worker.hub_stop_signal)
+
+
+def share_connections_of(worker) -> None:
+    """Install ConnectionShare on a threaded web worker that has gthread's internals."""
     if share_connections and getattr(worker, "hub_slot", None) is not None \
             and all(hasattr(worker, name) for name in ("set_accept_enabled", "method_queue", "nr_conns")):
         ConnectionShare(worker).install()
@@ -174,11 +182,12 @@ def quit_once(worker) -> None:
     signal came while gthread's handler held its thread pool's shutdown lock, the handler ran again
     inside itself, waited for that lock forever, and the master killed the worker 30 s later (2 of 4
     Ctrl-Cs of `make run`, "Worker was sent SIGKILL! Perhaps out of memory?")."""
-    handle = worker.handle_quit
+    handle, quitting = worker.handle_quit, False
 
     def handle_once(sig, frame):
-        if not getattr(worker, "hub_quitting", False):
-            worker.hub_quitting = True
+        nonlocal quitting
+        if not quitting:
+            quitting = True
             handle(sig, frame)
 
     for quit_signal in (signal.SIGINT, signal.SIGQUIT):

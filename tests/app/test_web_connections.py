@@ -126,7 +126,7 @@ def _serving(conf, *workers: StandInWorker) -> None:
     """Wrapped as in a forked worker, serving (gthread's loop switches accepting on first), and on
     the board (each loop's heartbeat); then each decides again whether to accept."""
     for worker in workers:
-        conf.post_worker_init(worker)
+        conf.share_connections_of(worker)
         worker.set_accept_enabled(True)
     for worker in workers:
         worker.notify()
@@ -171,7 +171,7 @@ def test_a_slot_that_never_serves_http_is_not_counted():
     conf = _config()
     web, delivery = StandInWorker(0, 4), StandInWorker(1, 0)
     for worker in (web, delivery):
-        conf.post_worker_init(worker)
+        conf.share_connections_of(worker)
     delivery.notify()  # the delivery slot beats but never runs gthread's loop
     web.set_accept_enabled(True)
     assert web.accepting is True
@@ -182,5 +182,5 @@ def test_a_worker_without_gthreads_internals_is_left_to_gunicorn():
     worker = StandInWorker(0, 4)
     del worker.method_queue  # e.g. a later gunicorn whose threaded worker changed
     accept, switch = worker.accept, worker.set_accept_enabled
-    conf.post_worker_init(worker)
+    conf.share_connections_of(worker)
     assert (worker.accept, worker.set_accept_enabled) == (accept, switch)

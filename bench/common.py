@@ -51,6 +51,11 @@ def median(values) -> float:
     return statistics.median(values)
 
 
+def median_item(items, key):
+    """The item of median key (the upper middle of an even number): a run reported whole."""
+    return sorted(items, key=key)[len(items) // 2]
+
+
 class BenchDatabase:
     """A database of our own for one benchmark: PostgreSQL when reachable, else SQLite."""
 

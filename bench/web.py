@@ -8,7 +8,7 @@ import time
 
 from sqlalchemy import delete, func, insert, select, text, update
 
-from bench.common import DOMAIN, Figure, HubEnv, SinkProcess, median
+from bench.common import DOMAIN, Figure, HubEnv, SinkProcess, median, median_item
 from bench.fanout import PeakPss, fan_out_once, free_port, start_workers
 from bench.httpload import (
     WEB_WORKERS,
@@ -158,7 +158,7 @@ def _empty_inbox() -> None:
 def _steady_figures(runs: list[dict]) -> list[Figure]:
     """The steady phase's figures: the run of median ratio, the median p99s, and every run's check
     of stored = accepted."""
-    middle = sorted(runs, key=lambda r: r["ratio"])[len(runs) // 2]
+    middle = median_item(runs, key=lambda r: r["ratio"])
     ratio, rate, base_rate = middle["ratio"], middle["rate"], middle["base"].rate
     p99, base_p99 = median(r["result"].p99 for r in runs), median(r["base"].p99 for r in runs)
     extra = [r["stored"] - r["counters"]["accepted"] for r in runs]
@@ -229,7 +229,7 @@ def _read_figures(rounds: list[dict], cached: bool) -> list[Figure]:
     for name, _, _, share in READ_TARGETS:
         runs = [{"result": found[name][0], "cpu": found[name][1], "base": found["base"],
                  "ratio": found[name][0].rate / found["base"].rate} for found in rounds]
-        middle = sorted(runs, key=lambda run: run["ratio"])[len(runs) // 2]
+        middle = median_item(runs, key=lambda run: run["ratio"])
         p99, base_p99 = median(r["result"].p99 for r in runs), median(r["base"].p99 for r in runs)
         non_2xx, errors = sum(r["result"].non_2xx for r in runs), sum(r["result"].errors for r in runs)
         ok = middle["ratio"] >= share and p99 <= P99_TARGET and not non_2xx and not errors
@@ -266,7 +266,7 @@ def read_path(smoke: bool, runs: int) -> list[Figure]:
         trivial.stop()
         uncached = Gunicorn("hub.wsgi:app", {**env.env, "HUB_PUBLIC_CACHE_SECONDS": "0"})
         servers.append(uncached)
-        base = sorted((found["base"] for found in rounds), key=lambda result: result.rate)[len(rounds) // 2]
+        base = median_item([found["base"] for found in rounds], key=lambda result: result.rate)
         return (_read_figures(rounds, cached=True)
                 + _read_figures([_read_round(uncached, handle, seconds, base)], cached=False))
     finally:
@@ -289,7 +289,7 @@ def memory(smoke: bool, runs: int) -> list[Figure]:
     try:
         for n in range(orgs_count):
             build(f"m{n}", followers, 100, 9, first_octet=20 + n)
-        bare = _median_tier([_bare_tier(env) for _ in range(runs)])
+        bare = median_item([_bare_tier(env) for _ in range(runs)], key=_total_kb)
         web = Gunicorn("hub.wsgi:app", env.env)
         wrk(web.url + "/actors/m0", connections=4, seconds=1, headers={"Host": DOMAIN})
         workers = start_workers(env, count=1)
@@ -305,7 +305,7 @@ def memory(smoke: bool, runs: int) -> list[Figure]:
             wrk(web.url + "/actors/m0", connections=4, seconds=1, headers={"Host": DOMAIN})
             time.sleep(2)
             embedded.append(_embedded_tier(web, env))
-        hub = _median_tier(embedded)
+        hub = median_item(embedded, key=_total_kb)
         hub_mb, bare_mb, separate_mb = (sum(kb.values()) / 1024 for kb in (hub, bare, separate))
         network = build("big", large, servers, free_port(), first_octet=4)
         sink = SinkProcess({a: Behaviour() for a in network.addresses})
@@ -351,9 +351,9 @@ def _bare_tier(env: HubEnv) -> dict[str, int]:
     return found
 
 
-def _median_tier(tiers: list[dict[str, int]]) -> dict[str, int]:
-    """The measurement of median total PSS."""
-    return sorted(tiers, key=lambda kb: sum(kb.values()))[len(tiers) // 2]
+def _total_kb(tier: dict[str, int]) -> int:
+    """The PSS of a measured set of processes, in kB."""
+    return sum(tier.values())
 
 
 def _embedded_tier(server: Gunicorn, env: HubEnv) -> dict[str, int]:

@@ -43,14 +43,11 @@ def base_images() -> list[str]:
     return sorted({words[0] for words in starts if words[0] not in names})
 
 
-def _has_image(tool: str, image: str) -> bool:
-    return subprocess.run([tool, "image", "inspect", image], capture_output=True).returncode == 0
-
-
 def ensure_base(tool: str, image: str, work: Path) -> str:
     """Make the base image available: pulled, already here, or a stand-in built now. Says which."""
-    if _has_image(tool, image):
-        stand_in = (inspect(tool, image).get("Labels") or {}).get(STAND_IN_LABEL)
+    config = inspect(tool, image)
+    if config is not None:
+        stand_in = (config.get("Labels") or {}).get(STAND_IN_LABEL)
         return f"{image}: stand-in ({stand_in})" if stand_in else f"{image}: already here"
     pulled = subprocess.run([tool, "pull", image], capture_output=True, text=True, timeout=600)
     if pulled.returncode == 0:
@@ -87,10 +84,10 @@ def build(tool: str, tag: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=1800)
 
 
-def inspect(tool: str, image: str) -> dict:
-    """The image's configuration: Env, WorkingDir, User, Cmd, Labels …"""
-    found = subprocess.run([tool, "image", "inspect", image], capture_output=True, text=True, check=True)
-    return json.loads(found.stdout)[0]["Config"]
+def inspect(tool: str, image: str) -> dict | None:
+    """The image's configuration (Env, WorkingDir, User, Cmd, Labels …), None when it is not here."""
+    found = subprocess.run([tool, "image", "inspect", image], capture_output=True, text=True)
+    return json.loads(found.stdout)[0]["Config"] if found.returncode == 0 else None
 
 
 def export(tool: str, image: str, rootfs: Path) -> None:

@@ -70,7 +70,6 @@ class Peer:
                 pass
 
         self.server = QuietHTTPServer((ip, 0), Handler)
-        self.server.daemon_threads = True
         if context is not None:
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.ip, self.port = ip, self.server.server_port

@@ -10,7 +10,7 @@ from hub.activitypub import bp as activitypub_bp
 from hub.activitypub.fast_inbox import FastInbox
 from hub.cli import register_cli
 from hub.config import load_config
-from hub.extensions import PendingMigrate, babel, csrf, db, login_manager
+from hub.extensions import PendingMigrate, babel, csrf, db, login_manager, use_write_ahead_log
 from hub.microcache import PublicCache
 from hub.web import bp as web_bp
 
@@ -37,6 +37,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     app.wsgi_app = PublicCache(app.wsgi_app, app.config["HUB_PUBLIC_CACHE_SECONDS"])
     db.init_app(app)
+    with app.app_context():
+        use_write_ahead_log(db.engine)
     PendingMigrate(app, directory=str(MIGRATIONS), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)

@@ -6,7 +6,8 @@ from flask_babel import Babel
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -28,6 +29,21 @@ db = SQLAlchemy(model_class=Base)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
+
+
+def use_write_ahead_log(engine: Engine) -> None:
+    """On SQLite, open every connection in WAL mode: readers no longer wait for a writer, and a
+    commit is one append to the log instead of a rollback journal written, synced and deleted."""
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _write_ahead_log)
+
+
+def _write_ahead_log(dbapi_connection, _record) -> None:
+    # Persistent in the database file; an in-memory database answers "memory" and stays so.
+    # synchronous stays FULL: each commit is synced, so an accepted activity survives a power cut.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
 
 
 class PendingMigrate:

@@ -57,12 +57,19 @@ def median_item(items, key):
 
 
 class BenchDatabase:
-    """A database of our own for one benchmark: PostgreSQL when reachable, else SQLite."""
+    """A database of our own for one benchmark: PostgreSQL when reachable, else SQLite (or SQLite
+    when HUB_BENCH_DATABASE_URL is `sqlite`)."""
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.name = f"hub_bench_{uuid.uuid4().hex[:8]}"
         self.admin = None
+        self.url = f"sqlite:///{workdir / 'bench.db'}"
+        if PG_ADMIN_URL != "sqlite":
+            self._create_postgresql_database()
+        self.kind = "postgresql" if self.admin else "sqlite"
+
+    def _create_postgresql_database(self) -> None:
         try:
             self.admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
             with self.admin.connect() as conn:
@@ -71,8 +78,6 @@ class BenchDatabase:
                 hide_password=False)
         except sa.exc.OperationalError:
             self.admin = None
-            self.url = f"sqlite:///{workdir / 'bench.db'}"
-        self.kind = "postgresql" if self.admin else "sqlite"
 
     def drop(self) -> None:
         """Remove the database."""

@@ -2,6 +2,7 @@
 smoke run say nothing about speed (timings are judged by `make bench` only, never here)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,18 @@ def test_a_full_run_is_judged_against_the_issues_fifteen_minutes():
     assert whole_run(899.0).passed is True
     assert whole_run(901.0).passed is False
     assert "15 minutes" in whole_run(1.0).target
+
+
+@pytest.mark.bench
+def test_the_fan_out_and_the_inbox_run_on_sqlite_as_make_run_does(tmp_path):
+    output = tmp_path / "sqlite.json"
+    env = {**os.environ, "HUB_BENCH_DATABASE_URL": "sqlite"}
+    done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--only", "fanout", "inbox",
+                           "--output", str(output)], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert output.exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    figures = {(f["bench"], f["name"]): f for f in json.loads(output.read_text())["figures"]}
+    assert "db sqlite" in figures["fanout", "time to reach every inbox"]["note"]
+    assert "db sqlite" in figures["inbox", "burst processed, from its first request"]["note"]
+    errors = figures["inbox", "stored minus accepted, no errors"]
+    assert errors["passed"], errors  # every accepted activity stored, no 5xx

@@ -1,14 +1,18 @@
 """The fediverse-pasture-inputs corpus (262 tricky Create{Note} payloads: bad HTML, odd
 attachments, null ids, hashtags, mentions, languages …) sent to the hub's inbox over signed HTTP
-from a fake peer: never a 500, never an unexpected error while processing, HTML sanitised."""
+from a fake peer: never a 500, never an unexpected error while processing, HTML sanitised.
 
-import asyncio
+The corpus is built by the pasture peer's own Python (`make peers`, which `make test` runs): its
+package needs bovine, which pins an older `cryptography` than the hub's, so it stays out of the
+hub's virtualenv."""
+
 import json
+import os
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
-from fediverse_pasture_inputs import available
-from fediverse_pasture_inputs.tool.transformer import ExampleTransformer
 from sqlalchemy import select
 
 from hub import convert
@@ -16,17 +20,30 @@ from hub.extensions import db
 from hub.models import InboxItem, Post
 from hub.services import inbox
 
+REPO = Path(__file__).resolve().parents[2]
+PASTURE_PYTHON = Path(os.environ.get("PEERS") or REPO / ".peers") / "pasture" / "bin" / "python"
 UNSAFE = re.compile(r"<script|<iframe|<img|<style|<svg|<form|<input|<button|javascript:|\son[a-z]+\s*=",
                     re.IGNORECASE)
+BUILD = """
+import asyncio, json
+from fediverse_pasture_inputs import available
+from fediverse_pasture_inputs.tool.transformer import ExampleTransformer
+
+async def build():
+    transformer = ExampleTransformer()
+    return [(f"{name}_{n}", await transformer.create_activity(example))
+            for name, inputs in sorted(available.items()) for n, example in enumerate(inputs.examples)]
+
+print(json.dumps(asyncio.run(build())))
+"""
 
 
 def _corpus() -> list[tuple[str, dict]]:
-    transformer = ExampleTransformer()
-
-    async def build():
-        return [(f"{name}_{n}", await transformer.create_activity(example))
-                for name, inputs in sorted(available.items()) for n, example in enumerate(inputs.examples)]
-    return asyncio.run(build())
+    if not PASTURE_PYTHON.exists():
+        raise RuntimeError(f"{PASTURE_PYTHON} is missing: run `make peers` (make test does)")
+    done = subprocess.run([PASTURE_PYTHON, "-c", BUILD], capture_output=True, text=True, timeout=120,
+                          check=True)
+    return [(name, activity) for name, activity in json.loads(done.stdout)]
 
 
 CORPUS = _corpus()

@@ -34,6 +34,8 @@ def start_workers(env: HubEnv, count: int = 0, **settings) -> list:
     """Start `hub worker` processes (one per core on PostgreSQL, one on SQLite) and wait until each
     holds its lease (PostgreSQL) or has had time to start."""
     count = count or (WORKERS if env.database.kind == "postgresql" else 1)
+    if count > 1:  # as the README advises for several workers on one machine: the cores are taken
+        settings.setdefault("HUB_DELIVERY_SIGNING_THREADS", 0)
     procs = [env.spawn(["worker"], **settings) for _ in range(count)]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -7,13 +7,16 @@ and answers with its Result; `deliver_many` sends a list and answers when the la
 session for all: keep-alive per host, at most total_concurrency requests in flight and
 per_host_limit to one host (one until the host has answered once), jobs to one inbox in the
 order they were handed in, and a deadline per request that starts once the request has its
-slots (queueing behind slow hosts never counts).
+slots (queueing behind slow hosts never counts). With signing_threads, requests are signed in a
+thread pool: `cryptography` (47 and later) releases the interpreter lock while it signs, so one
+event loop keeps several cores signing.
 """
 
 import asyncio
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
@@ -126,8 +129,10 @@ class Client:
     """One aiohttp session for many deliveries; use as `async with Client(policy) as client`."""
 
     def __init__(self, policy: AddressPolicy, *, per_host_limit: int = 8, total_concurrency: int = 512,
-                 timeout: float = 20.0):
+                 timeout: float = 20.0, signing_threads: int = 0):
         self.policy, self.per_host_limit, self.timeout = policy, per_host_limit, timeout
+        self.signing_threads = signing_threads
+        self.signing: ThreadPoolExecutor | None = None
         self.total = asyncio.Semaphore(total_concurrency)
         self.hosts: dict[str, _Host] = {}
         self.inboxes: dict[str, asyncio.Lock] = {}
@@ -143,10 +148,14 @@ class Client:
                                              cookie_jar=aiohttp.DummyCookieJar(),
                                              skip_auto_headers=("Accept-Encoding",),
                                              timeout=aiohttp.ClientTimeout(total=self.timeout))
+        if self.signing_threads:
+            self.signing = ThreadPoolExecutor(self.signing_threads, thread_name_prefix="signing")
         return self
 
     async def __aexit__(self, *exc) -> None:
         await self.session.close()
+        if self.signing is not None:
+            self.signing.shutdown(wait=False)
 
     async def deliver(self, jobs: list[Job]) -> list[Result]:
         """POST every job (a Job or a tuple of its fields) concurrently; one Result per job, in order."""
@@ -185,10 +194,15 @@ class Client:
             state.learn(result)
             return result
 
+    async def _signed_headers(self, job: Job) -> dict:
+        """The request's headers with its signature, signed on a signing thread when there are any."""
+        if self.signing is None:
+            return _sign(job)
+        return await asyncio.get_running_loop().run_in_executor(self.signing, _sign, job)
+
     async def _send(self, job: Job) -> Result:
         try:
-            headers = job.signer.sign("POST", job.inbox, body=job.body,
-                                      headers={"Content-Type": ACTIVITY_JSON, "User-Agent": USER_AGENT})
+            headers = await self._signed_headers(job)
             async with self.session.post(job.inbox, data=job.body, headers=headers,
                                          allow_redirects=False) as response:
                 await response.content.read(MAX_RESPONSE)
@@ -206,11 +220,16 @@ class Client:
                       kind)
 
 
+def _sign(job: Job) -> dict:
+    return job.signer.sign("POST", job.inbox, body=job.body,
+                           headers={"Content-Type": ACTIVITY_JSON, "User-Agent": USER_AGENT})
+
+
 async def deliver_many(jobs, *, policy: AddressPolicy, per_host_limit: int = 8, total_concurrency: int = 512,
-                       timeout: float = 20.0) -> list[Result]:
+                       timeout: float = 20.0, signing_threads: int = 0) -> list[Result]:
     """POST every job concurrently through one Client; one Result per job, in the order of the jobs."""
     async with Client(policy, per_host_limit=per_host_limit, total_concurrency=total_concurrency,
-                      timeout=timeout) as client:
+                      timeout=timeout, signing_threads=signing_threads) as client:
         return await client.deliver(list(jobs))
 
 

@@ -81,6 +81,8 @@ DELIVERY_SETTINGS = {
     "HUB_DELIVERY_PER_HOST": (8, "requests in flight to one host"),
     "HUB_DELIVERY_TIMEOUT": (20.0, "total deadline of one POST, connect to last byte"),
     "HUB_DELIVERY_LOCK": (0.0, "seconds a claim holds its rows; 0: three deadlines plus a minute"),
+    # -1 (unset): one per CPU this process may use
+    "HUB_DELIVERY_SIGNING_THREADS": (-1, "threads that sign deliveries; 0: the event loop signs"),
 }
 
 

@@ -8,6 +8,7 @@ second: rows held by a server that never answers must not stop the claiming."""
 
 import asyncio
 import contextvars
+import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -29,6 +30,13 @@ from hub.services.delivery import setting
 
 FLUSH_SECONDS = 0.2  # outcomes are recorded in bulk at least this often
 WAITING_COUNTS_SECONDS = 1.0  # a row waiting for its server's slots counts as begun after this long
+
+
+def signing_threads() -> int:
+    """HUB_DELIVERY_SIGNING_THREADS, or when unset one per CPU this process may run on: RSA signing
+    releases the interpreter lock, so a worker alone on its machine signs on every core."""
+    threads = setting("HUB_DELIVERY_SIGNING_THREADS")
+    return len(os.sched_getaffinity(0)) if threads < 0 else int(threads)
 
 
 class Sender:
@@ -156,7 +164,8 @@ class Sender:
     def _client(self) -> Client:
         return Client(self._policy(), per_host_limit=setting("HUB_DELIVERY_PER_HOST"),
                       total_concurrency=setting("HUB_DELIVERY_CONCURRENCY"),
-                      timeout=setting("HUB_DELIVERY_TIMEOUT"))
+                      timeout=setting("HUB_DELIVERY_TIMEOUT"),
+                      signing_threads=signing_threads())
 
     async def _send(self, batch: "Batch", totals: Counter) -> None:
         """Send a batch, recording outcomes as they come (every FLUSH_SECONDS): to a domain that

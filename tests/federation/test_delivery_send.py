@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import json
+import os
 from datetime import timedelta
 
 import httpsig
@@ -16,7 +17,7 @@ from hub import worker
 from hub.extensions import db
 from hub.models import Delivery, DomainState
 from hub.models.base import utcnow
-from hub.services import delivery
+from hub.services import delivery, sender
 
 
 @pytest.fixture
@@ -158,3 +159,12 @@ def test_a_slow_host_is_delivered_alongside_the_others(org, peers, port):
     publish(org)
     assert worker.run_once()["delivered"] == 2
     assert len(sink.received) == 2
+
+
+def test_a_worker_signs_on_one_thread_per_cpu_unless_told_otherwise(app, monkeypatch):
+    assert app.config["HUB_DELIVERY_SIGNING_THREADS"] == -1  # unset
+    assert sender.signing_threads() == len(os.sched_getaffinity(0))
+    monkeypatch.setitem(app.config, "HUB_DELIVERY_SIGNING_THREADS", 0)
+    assert sender.signing_threads() == 0  # the event loop signs (several workers on one machine)
+    monkeypatch.setitem(app.config, "HUB_DELIVERY_SIGNING_THREADS", 3)
+    assert sender.signing_threads() == 3

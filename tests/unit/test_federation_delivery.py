@@ -277,3 +277,34 @@ def test_deliver_many_runs_inside_an_existing_loop(sink, signer):
             assert runner.run(delivery.deliver_many([job], policy=LOOPBACK))[0].kind == "ok"
     finally:
         runner.close()
+
+
+class ThreadRecordingSigner:
+    """A real Signer that notes which thread signed each request."""
+
+    def __init__(self, signer):
+        self.signer, self.threads = signer, []
+        self.key_id = signer.key_id
+
+    def sign(self, *args, **kwargs):
+        self.threads.append(threading.current_thread().name)
+        return self.signer.sign(*args, **kwargs)
+
+
+def test_with_signing_threads_requests_are_signed_off_the_event_loop_and_verify(sink, signer, keys):
+    port = sink.serve("127.0.0.2")
+    recording = ThreadRecordingSigner(signer)
+    jobs = [Job(n, f"http://127.0.0.2:{port}/users/u{n}/inbox", BODY, recording) for n in range(6)]
+    results = deliver_many_sync(jobs, policy=LOOPBACK, signing_threads=2)
+    assert [r.kind for r in results] == ["ok"] * 6
+    assert len(recording.threads) == 6 and all(name.startswith("signing") for name in recording.threads)
+    assert threading.current_thread().name not in recording.threads
+    for got in sink.received:
+        assert signatures.verify_request("POST", got["path"], "", got["headers"], got["body"], keys[1])
+
+
+def test_without_signing_threads_the_event_loop_signs(sink, signer):
+    port = sink.serve("127.0.0.2")
+    recording = ThreadRecordingSigner(signer)
+    deliver_many_sync([Job(1, f"http://127.0.0.2:{port}/inbox", BODY, recording)], policy=LOOPBACK)
+    assert recording.threads == [threading.current_thread().name]

@@ -42,7 +42,7 @@ def test_a_full_run_is_judged_against_the_issues_fifteen_minutes():
 
 
 @pytest.mark.bench
-def test_the_fan_out_and_the_inbox_run_on_sqlite_as_make_run_does(tmp_path):
+def test_the_fan_out_and_the_inbox_run_on_sqlite(tmp_path):
     output = tmp_path / "sqlite.json"
     env = {**os.environ, "HUB_BENCH_DATABASE_URL": "sqlite"}
     done = subprocess.run([sys.executable, "-m", "bench", "--smoke", "--only", "fanout", "inbox",

@@ -39,8 +39,8 @@ print(json.dumps(asyncio.run(build())))
 
 
 def _corpus() -> list[tuple[str, dict]]:
-    if not PASTURE_PYTHON.exists():
-        raise RuntimeError(f"{PASTURE_PYTHON} is missing: run `make peers` (make test does)")
+    if not PASTURE_PYTHON.exists():  # test_the_corpus_is_all_there fails and says why
+        return []
     done = subprocess.run([PASTURE_PYTHON, "-c", BUILD], capture_output=True, text=True, timeout=120,
                           check=True)
     return [(name, activity) for name, activity in json.loads(done.stdout)]
@@ -50,6 +50,7 @@ CORPUS = _corpus()
 
 
 def test_the_corpus_is_all_there():
+    assert PASTURE_PYTHON.exists(), f"{PASTURE_PYTHON} is missing: run `make peers` (make test does)"
     assert len(CORPUS) >= 250
 
 

@@ -13,8 +13,6 @@ import signal
 import time
 from collections import Counter
 
-import psycopg
-
 from hub.extensions import db
 from hub.services import delivery, inbox
 from hub.services.sender import Sender
@@ -39,7 +37,7 @@ class Lease:
         self.listening = False
         if engine.dialect.name == "postgresql":
             url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self.conn = psycopg.connect(url, autocommit=True)
+            self.conn = engine.dialect.loaded_dbapi.connect(url, autocommit=True)  # psycopg
             self.conn.execute("SELECT pg_advisory_lock(%s)", (self.worker_id,))
 
     def wait(self, timeout: float) -> None:

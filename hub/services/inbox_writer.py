@@ -17,7 +17,6 @@ import os
 import threading
 import time
 
-import psycopg
 from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -78,8 +77,7 @@ class GroupWriter:
         self.waiting: list[_Pending] = []
         self.writing = False  # a leader is writing; rows queued meanwhile wait for the next one
         self.last_row_of: dict[int, float] = {}  # thread id: when it last queued a row
-        self.conn: psycopg.Connection | None = None
-        self.cursor: psycopg.Cursor | None = None
+        self.conn = self.cursor = None  # psycopg's, PostgreSQL only
         self.batches = 0
 
     def store(self, row: dict) -> bool:
@@ -161,7 +159,8 @@ class GroupWriter:
     def _write_postgresql(self, rows: list[dict]) -> None:
         if self.conn is None or self.conn.closed:
             url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self.conn = psycopg.connect(url, autocommit=True)
+            # psycopg as the engine loaded it: a SQLite hub never imports it (9 MB per process tree).
+            self.conn = self.engine.dialect.loaded_dbapi.connect(url, autocommit=True)
             self.cursor = self.conn.cursor(binary=True)  # one cursor, binary results
         self.cursor.execute(GROUP_INSERT, {
             "now": rows[0]["received_at"], "uris": [r["activity_uri"] for r in rows],

@@ -1,6 +1,7 @@
 """Memory (issue 4): web processes import neither the delivery machinery nor Alembic nor ICU, even
 after the master's warm-up; the delivery worker does not import Alembic, and still starts; `hub db`
-still migrates. Each check runs in a fresh interpreter, since this test process has imported
+still migrates. On SQLite (these checks' database, the default) none of them imports psycopg, which
+only a PostgreSQL engine needs. Each check runs in a fresh interpreter, since this test process has imported
 everything already."""
 
 import json
@@ -12,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 HUB = Path(sys.executable).parent / "hub"
 HEAVY = ("aiohttp", "alembic", "flask_migrate", "icu", "hub.worker", "hub.services.sender",
-         "federation.delivery")
+         "federation.delivery", "psycopg")
 
 
 def _env(tmp_path) -> dict:

@@ -9,9 +9,10 @@ after its row is committed. If the batch fails or the row is not written within 
 request thread writes its row itself; the insert ignores a row already there, so nothing is lost
 or stored twice. On PostgreSQL the batch is one statement on the writer's own connection; on SQLite
 it is one transaction on a pooled connection (one WAL append and fsync, and one writer's lock
-taken instead of one per request).
+taken instead of one per request), and the web processes take turns at it on a file lock.
 """
 
+import fcntl
 import logging
 import os
 import threading
@@ -66,6 +67,29 @@ class _Pending:
         self.signal.acquire()
 
 
+class SqliteWritersTurn:
+    """The web processes' turns at writing inbox batches to one SQLite file: an flock on a file
+    beside it (`hub.db-inbox.lock`), held for one transaction. SQLite's own lock makes a writer that
+    finds it taken sleep and retry (1, 2, 5 … 100 ms) while the process that just committed takes
+    it again, so under load a request could wait hundreds of milliseconds; a process waiting on the
+    flock is woken as soon as it is released. An in-memory database has no other process."""
+
+    def __init__(self, database: str | None):
+        self.path = f"{database}-inbox.lock" if database and database != ":memory:" else None
+        self.file = None
+
+    def __enter__(self):
+        if self.path:
+            if self.file is None:
+                self.file = open(self.path, "a")  # kept open: the lock lives on it
+            fcntl.flock(self.file, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self.file is not None:
+            fcntl.flock(self.file, fcntl.LOCK_UN)
+
+
 class GroupWriter:
     """One process's group commit for one engine; `store` is called by request threads."""
 
@@ -79,6 +103,7 @@ class GroupWriter:
         self.last_row_of: dict[int, float] = {}  # thread id: when it last queued a row
         self.conn = self.cursor = None  # psycopg's, PostgreSQL only
         self.batches = 0
+        self.sqlite_turn = SqliteWritersTurn(engine.url.database) if engine.dialect.name == "sqlite" else None
 
     def store(self, row: dict) -> bool:
         """Queue a row for the next group commit; True once committed, False if the caller must write it."""
@@ -147,7 +172,7 @@ class GroupWriter:
             if self.engine.dialect.name == "postgresql":
                 self._write_postgresql(rows)
             else:
-                with self.engine.begin() as conn:
+                with self.sqlite_turn, self.engine.begin() as conn:
                     conn.execute(insert_ignoring_duplicates(self.engine.dialect.name), rows)
             self.batches += 1
             return True

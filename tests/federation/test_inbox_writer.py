@@ -3,6 +3,7 @@ SQLite, each activity stored exactly once however it arrives; the per-process ca
 blocked domains never outlive a key rotation or a block; processed items committed in batches
 where one failing item undoes only itself."""
 
+import fcntl
 import json
 import sqlite3
 import threading
@@ -165,6 +166,24 @@ def test_on_sqlite_an_activity_is_stored_while_another_connection_reads(client, 
     finally:
         reader.close()
     assert stored_ids() == [follow["id"]]
+
+
+def test_on_sqlite_a_batch_waits_its_turn_while_another_process_writes(group):
+    """Web processes take turns at SQLite's write lock on a file lock, instead of sleeping and retrying."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL takes concurrent writers without turns")
+    other_process = open(f"{db.engine.url.database}-inbox.lock", "a")  # a separate open file: another flock
+    fcntl.flock(other_process, fcntl.LOCK_EX)
+    try:
+        thread = threading.Thread(target=group.store, args=(_row(1),))
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive() and stored_ids() == []  # waiting for its turn, not failed, not written
+    finally:
+        fcntl.flock(other_process, fcntl.LOCK_UN)
+        other_process.close()
+    thread.join(10)
+    assert stored_ids() == ["https://peer.example/g/1"]
 
 
 def test_a_rotated_key_verifies_at_once_and_the_old_key_stops(client, org, alice):

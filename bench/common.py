@@ -60,21 +60,21 @@ class BenchDatabase:
     """A database of our own for one benchmark: PostgreSQL when reachable, else SQLite (or SQLite
     when HUB_BENCH_DATABASE_URL is `sqlite`)."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, admin_url: str = PG_ADMIN_URL):
         self.workdir = workdir
         self.name = f"hub_bench_{uuid.uuid4().hex[:8]}"
         self.admin = None
         self.url = f"sqlite:///{workdir / 'bench.db'}"
-        if PG_ADMIN_URL != "sqlite":
-            self._create_postgresql_database()
+        if admin_url != "sqlite":
+            self._create_postgresql_database(admin_url)
         self.kind = "postgresql" if self.admin else "sqlite"
 
-    def _create_postgresql_database(self) -> None:
+    def _create_postgresql_database(self, admin_url: str) -> None:
         try:
-            self.admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+            self.admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
             with self.admin.connect() as conn:
                 conn.execute(sa.text(f'CREATE DATABASE "{self.name}"'))
-            self.url = sa.engine.make_url(PG_ADMIN_URL).set(database=self.name).render_as_string(
+            self.url = sa.engine.make_url(admin_url).set(database=self.name).render_as_string(
                 hide_password=False)
         except sa.exc.OperationalError:
             self.admin = None
@@ -88,12 +88,13 @@ class BenchDatabase:
 
 
 class HubEnv:
-    """A migrated hub on a fresh database, with an app for the controller and env for children."""
+    """A migrated hub on a fresh database, with an app for the controller and env for children;
+    `admin_url="sqlite"` asks for SQLite whatever HUB_BENCH_DATABASE_URL says."""
 
-    def __init__(self, **settings):
+    def __init__(self, admin_url: str = PG_ADMIN_URL, **settings):
         self.tmp = tempfile.TemporaryDirectory(prefix="hub-bench-")
         self.workdir = Path(self.tmp.name)
-        self.database = BenchDatabase(self.workdir)
+        self.database = BenchDatabase(self.workdir, admin_url)
         self.env = dict(os.environ, DATABASE_URL=self.database.url, HUB_DOMAIN=DOMAIN, HUB_SCHEME="http",
                         HUB_SECRET_KEY="bench", HUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8",
                         HUB_INSTANCE_DIR=str(self.workdir / "instance"))

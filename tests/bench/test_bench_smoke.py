@@ -3,6 +3,7 @@ smoke run say nothing about speed (timings are judged by `make bench` only, neve
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -54,3 +55,14 @@ def test_the_fan_out_and_the_inbox_run_on_sqlite(tmp_path):
     assert "db sqlite" in figures["inbox", "burst processed, from its first request"]["note"]
     errors = figures["inbox", "stored minus accepted, no errors"]
     assert errors["passed"], errors  # every accepted activity stored, no 5xx
+
+
+@pytest.mark.bench
+def test_the_sqlite_soak_runs_and_measures_a_log_that_exists():
+    done = subprocess.run([sys.executable, "-m", "bench.soak", "--seconds", "4"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    largest = re.search(r"write-ahead log: largest ([\d.]+) MB", done.stdout)
+    assert largest and float(largest.group(1)) > 0, done.stdout  # the hub's SQLite is in WAL mode
+    load = re.search(r"load: (\d+) reads \((\d+) errors\), (\d+) posts", done.stdout)
+    assert load and int(load.group(1)) > 0 and load.group(2) == "0" and int(load.group(3)) >= 1, done.stdout

@@ -1,0 +1,107 @@
+"""`python -m bench.soak [--seconds N]`: SQLite's write-ahead log under `make run`'s layout and a
+mixed load, to show that the log file stays bounded while readers never stop.
+
+One gunicorn with the delivery slot (HUB_WORKER_IN_WEB=1) and the public cache off, so every read
+opens a read transaction; for N seconds at once: wrk reading the outbox and the profile page at 16
+connections, signed Creates replayed at the shared inbox at 4 connections, and a post to 3,000
+followers on 300 fake servers every 2 s. The log's size is sampled every second. A checkpoint
+can only recycle the log when no reader still needs its start, so constant overlapping readers
+could make it grow without end; this prints how large it gets. Not part of `make bench`, which
+runs on PostgreSQL by default."""
+
+import argparse
+import threading
+import time
+
+from bench.common import DOMAIN, HubEnv, SinkProcess
+from bench.fanout import free_port
+from bench.httpload import Gunicorn, replay, wrk
+from bench.network import build, publish
+from bench.sinks import Behaviour
+from bench.web import _posts, _remote_actors, _signed_requests
+
+READS = (("/actors/reader/outbox?page=1", "application/activity+json"), ("/@reader", "text/html"))
+
+
+class LogSizes:
+    """Samples a file's size every second in a thread, until stopped."""
+
+    def __init__(self, path):
+        self.path, self.sizes, self.stopped = path, [], threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.stopped.wait(1):
+            self.sizes.append(self.path.stat().st_size if self.path.exists() else 0)
+
+    def stop(self) -> list[int]:
+        """Stop sampling; the sizes seen, in bytes."""
+        self.stopped.set()
+        self.thread.join()
+        return self.sizes
+
+
+def _read_for(web: Gunicorn, seconds: float, results: list) -> None:
+    ends = time.monotonic() + seconds
+    while (left := ends - time.monotonic()) >= 1:
+        for path, accept in READS:
+            results.append(wrk(web.url + path, connections=16, seconds=min(10, left),
+                               headers={"Host": DOMAIN, "Accept": accept}))
+
+
+def soak(seconds: int, smoke: bool = False) -> dict:
+    """Run the mixed load for `seconds`; the log's sizes and what the load achieved."""
+    env = HubEnv(admin_url="sqlite")
+    sink = web = None
+    try:
+        _posts("reader", 20 if smoke else 300)
+        signed = env.workdir / "inbox.tsv"
+        _signed_requests(signed, _remote_actors(5 if smoke else 20), 500 if smoke else 20_000, 0,
+                         f"http://{DOMAIN}/inbox")
+        network = build("big", 300 if smoke else 3000, 30 if smoke else 300, free_port(), first_octet=4)
+        sink = SinkProcess({address: Behaviour() for address in network.addresses})
+        web = Gunicorn("hub.wsgi:app", {**env.env, "HUB_WORKER_IN_WEB": "1", "HUB_PUBLIC_CACHE_SECONDS": "0"},
+                       workers=3)
+        sizes = LogSizes(env.workdir / "bench.db-wal")
+        reads, inbox = [], {}
+        load = [threading.Thread(target=_read_for, args=(web, seconds, reads)),
+                threading.Thread(target=lambda: inbox.update(counters=replay(
+                    web.url, "/inbox", signed, DOMAIN, connections=4, seconds=seconds)[1]))]
+        for thread in load:
+            thread.start()
+        published, ends = 0, time.monotonic() + seconds
+        while time.monotonic() < ends:
+            publish(network, published)
+            published += 1
+            time.sleep(2)
+        for thread in load:
+            thread.join()
+        return {"wal_bytes": sizes.stop(), "published": published, "reads": sum(r.requests for r in reads),
+                "read_errors": sum(r.errors + r.non_2xx for r in reads), "inbox": inbox.get("counters", {}),
+                "database_bytes": (env.workdir / "bench.db").stat().st_size}
+    finally:
+        if web:
+            web.stop()
+        if sink:
+            sink.close()
+        env.close()
+
+
+def main(argv=None) -> None:
+    """Run the soak and print the log's size over time."""
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
+    parser.add_argument("--seconds", type=int, default=300,
+                        help="how long the load runs (default 300; under 30, on small data: a smoke run)")
+    args = parser.parse_args(argv)
+    found = soak(args.seconds, smoke=args.seconds < 30)
+    sizes = found["wal_bytes"] or [0]
+    print(f"write-ahead log: largest {max(sizes) / 1e6:.1f} MB, last {sizes[-1] / 1e6:.1f} MB "
+          f"(database {found['database_bytes'] / 1e6:.1f} MB)")
+    print(f"load: {found['reads']} reads ({found['read_errors']} errors), {found['published']} posts "
+          f"fanned out, inbox {found['inbox']}")
+    print("log size every 10 s, MB: " + " ".join(f"{size / 1e6:.1f}" for size in sizes[::10]))
+
+
+if __name__ == "__main__":
+    main()

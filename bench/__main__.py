@@ -97,7 +97,7 @@ def main(argv=None) -> int:
         if "fanout" in chosen:
             run("fanout-large", fanout.run_large, args.smoke, runs)
         if "broken" in chosen:
-            run("broken", resilience.broken, args.smoke, context)
+            run("broken", resilience.broken, args.smoke, context, runs)
         if "durability" in chosen and context:
             run("durability", resilience.durability, args.smoke, context)
     finally:

@@ -46,6 +46,13 @@ def _write_ahead_log(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def own_postgresql_connection(engine: Engine):
+    """A psycopg connection of its own, outside the pool, in autocommit: psycopg as the PostgreSQL
+    engine loaded it, so a SQLite hub never imports the driver."""
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return engine.dialect.loaded_dbapi.connect(url, autocommit=True)
+
+
 class PendingMigrate:
     """Stands in app.extensions["migrate"] until a migration runs (`hub db …`, tests, the bench),
     then binds Flask-Migrate: it imports Alembic, ~12 MB in every process, which the web and

@@ -13,7 +13,7 @@ import signal
 import time
 from collections import Counter
 
-from hub.extensions import db
+from hub.extensions import db, own_postgresql_connection
 from hub.services import delivery, inbox
 from hub.services.sender import Sender
 
@@ -36,8 +36,7 @@ class Lease:
         self.conn = None
         self.listening = False
         if engine.dialect.name == "postgresql":
-            url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self.conn = engine.dialect.loaded_dbapi.connect(url, autocommit=True)  # psycopg
+            self.conn = own_postgresql_connection(engine)
             self.conn.execute("SELECT pg_advisory_lock(%s)", (self.worker_id,))
 
     def wait(self, timeout: float) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from hub.extensions import db
+from hub.extensions import db, own_postgresql_connection
 from hub.models import InboxItem
 from hub.services.delivery import WAKE_CHANNEL
 
@@ -183,9 +183,7 @@ class GroupWriter:
 
     def _write_postgresql(self, rows: list[dict]) -> None:
         if self.conn is None or self.conn.closed:
-            url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            # psycopg as the engine loaded it: a SQLite hub never imports it (9 MB per process tree).
-            self.conn = self.engine.dialect.loaded_dbapi.connect(url, autocommit=True)
+            self.conn = own_postgresql_connection(self.engine)
             self.cursor = self.conn.cursor(binary=True)  # one cursor, binary results
         self.cursor.execute(GROUP_INSERT, {
             "now": rows[0]["received_at"], "uris": [r["activity_uri"] for r in rows],

@@ -3,8 +3,8 @@ of the worker process, a single probe to domains that recently failed, concurren
 federation.delivery, then the outcomes recorded in bulk. A worker claims the next batch once fewer
 than half a batch of its rows wait to be posted, so several workers share a large fan-out by how
 fast each one signs and sends, not by which one woke first. A row waiting for its server's first
-answer has not begun, so a worker behind slow servers leaves the rest to others, but only for a
-second: rows held by a server that never answers must not stop the claiming."""
+answer has not begun, so a worker behind slow servers leaves the rest to others, but only for
+WAITING_COUNTS_SECONDS: rows held by a server that never answers must not stop the claiming."""
 
 import asyncio
 import contextvars

@@ -90,6 +90,48 @@ class BrokenHub:
         first = arrivals()
         return max(first[k] for k in self.healthy_keys) - started if reached else float("inf")
 
+    def retry_after_waits(self) -> list[float | None]:
+        """Per 503 server, seconds from its 503 to its first delivery (None: not delivered in 30 s)."""
+        def delivered():
+            events = self.sink.stats(True)["events"]
+            return all(any(e[0] == f"{h}:{p}" and e[3] == OK for e in events)
+                       for h, p in self.plan["unavailable"])
+        _wait(delivered, 30, 0.2)
+        events = self.sink.stats(True)["events"]
+        waits = []
+        for host, port in self.plan["unavailable"]:
+            mine = [e for e in events if e[0] == f"{host}:{port}"]
+            refused_at = min((e[2] for e in mine if e[3] == UNAVAILABLE), default=None)
+            ok_at = min((e[2] for e in mine if e[3] == OK), default=None)
+            waits.append(ok_at - refused_at if refused_at is not None and ok_at is not None else None)
+        return waits
+
+    def dead_host_attempts(self) -> dict:
+        """Once the dead hosts are known dead, a second post: connection attempts per dead host per
+        probe round (silent and refusing hosts), then the workers stopped."""
+        dead = {f"{h}:{p}" for h, p in self.plan["silent"] + self.plan["refused"]}
+        _wait(lambda: _paused(dead) >= len(dead), 30, 0.2)
+        before, rounds_before = self.sink.stats(True)["connections"], _failures(dead)
+        second = time.time()
+        activity_id, _ = publish(self.network, 2)
+        _wait(lambda: self.healthy_keys <= set(_first_ok(self.sink.stats(True)["events"], second)), 60)
+        # long enough for the probe window and the next pause to end: each dead host is tried again
+        timeout = self.settings["HUB_DELIVERY_TIMEOUT"]
+        time.sleep(timeout + 5 + self.settings["HUB_DELIVERY_PAUSE_BASE"] * 2.5)
+        # stopped workers finish the probes in flight and start none: every connection counted
+        # below belongs to a round whose failure is recorded
+        for proc in self.workers:
+            proc.terminate()
+        for proc in self.workers:
+            proc.wait(timeout + 30)
+        after, rounds = self.sink.stats(True)["connections"], _failures(dead)
+        rounds = {d: max(rounds.get(d, 0) - rounds_before.get(d, 0), 1) for d in dead}  # probe rounds seen
+        silent = [f"{h}:{p}" for h, p in self.plan["silent"]]
+        return {"silent": max(((after.get(a, 0) - before.get(a, 0)) / rounds[a] for a in silent), default=0),
+                "refused": _attempts_per_domain(activity_id, {f"{h}:{p}" for h, p in self.plan["refused"]},
+                                                rounds),
+                "rows": _rows_for(activity_id, dead), "hosts": len(dead), "rounds": max(rounds.values())}
+
     def close(self) -> None:
         """Stop the sink, the workers and the database."""
         if self.sink:
@@ -109,48 +151,15 @@ def broken(smoke: bool, context: dict, runs: int = 1) -> list[Figure]:
             hub.close()
     hub = BrokenHub(smoke)
     try:
-        network, plan, sink, settings = hub.network, hub.plan, hub.sink, hub.settings
-        workers, healthy_keys, servers = hub.workers, hub.healthy_keys, hub.servers
+        plan = hub.plan
         healthy_times = [*earlier, hub.first_post()]
         healthy_time = median(healthy_times)
 
-        # 503 servers: delivered once their Retry-After has passed
-        def unavailable_done():
-            events = sink.stats(True)["events"]
-            return all(any(e[0] == f"{h}:{p}" and e[3] == OK for e in events) for h, p in plan["unavailable"])
-        _wait(unavailable_done, 30, 0.2)
-        events = sink.stats(True)["events"]
-        waits = []
-        for host, port in plan["unavailable"]:
-            mine = [e for e in events if e[0] == f"{host}:{port}"]
-            refused_at = min((e[2] for e in mine if e[3] == UNAVAILABLE), default=None)
-            ok_at = min((e[2] for e in mine if e[3] == OK), default=None)
-            waits.append(ok_at - refused_at if refused_at is not None and ok_at is not None else None)
+        waits = hub.retry_after_waits()
         delivered_503 = sum(w is not None for w in waits)
         shortest = min((w for w in waits if w is not None), default=0.0)
-
-        # dead servers, once known dead: a new post costs at most one connection each
-        dead = {f"{h}:{p}" for h, p in plan["silent"] + plan["refused"]}
-        _wait(lambda: _paused(dead) >= len(dead), 30, 0.2)
-        before, rounds_before = sink.stats(True)["connections"], _failures(dead)
-        second = time.time()
-        activity_id, _ = publish(network, 2)
-        _wait(lambda: healthy_keys <= set(_first_ok(sink.stats(True)["events"], second)), 60)
-        # long enough for the probe window and the next pause to end: each dead host is tried again
-        time.sleep(settings["HUB_DELIVERY_TIMEOUT"] + 5 + settings["HUB_DELIVERY_PAUSE_BASE"] * 2.5)
-        # stopped workers finish the probes in flight and start none: every connection counted
-        # below belongs to a round whose failure is recorded
-        for proc in workers:
-            proc.terminate()
-        for proc in workers:
-            proc.wait(settings["HUB_DELIVERY_TIMEOUT"] + 30)
-        after, rounds = sink.stats(True)["connections"], _failures(dead)
-        rounds = {d: max(rounds.get(d, 0) - rounds_before.get(d, 0), 1) for d in dead}  # probe rounds seen
-        silent = [f"{h}:{p}" for h, p in plan["silent"]]
-        silent_tries = max(((after.get(a, 0) - before.get(a, 0)) / rounds[a] for a in silent), default=0)
-        refused_tries = _attempts_per_domain(activity_id, {f"{h}:{p}" for h, p in plan["refused"]}, rounds)
-        dead_rows = _rows_for(activity_id, dead)
-        tries = max(silent_tries, refused_tries)
+        dead = hub.dead_host_attempts()
+        tries = max(dead["silent"], dead["refused"])
         healthy_base = context.get("healthy") if not smoke else None
         figures = [
             Figure("broken", "healthy inboxes all served, with 22 % of servers broken", healthy_time, "s",
@@ -161,13 +170,13 @@ def broken(smoke: bool, context: dict, runs: int = 1) -> list[Figure]:
                    note=f"median of {len(healthy_times)} fresh hubs; {len(plan['silent'])} silent, "
                         f"{len(plan['refused'])} refusing, "
                         f"{len(plan['unavailable'])} answering 503, {len(plan['slow'])} slow (3 s) "
-                        f"of {servers}"),
+                        f"of {hub.servers}"),
             Figure("broken", "connection attempts per dead host per retry round, new post included", tries,
                    "attempts", "≤ 1",
                    tries <= 1, None, "", None,
-                   note=f"{dead_rows} deliveries of the second post went to {len(dead)} dead hosts; "
-                        f"silent max {silent_tries:.2f}, refusing max {refused_tries:.2f} per round; "
-                        f"up to {max(rounds.values())} rounds per host in the window"),
+                   note=f"{dead['rows']} deliveries of the second post went to {dead['hosts']} dead hosts; "
+                        f"silent max {dead['silent']:.2f}, refusing max {dead['refused']:.2f} per round; "
+                        f"up to {dead['rounds']} rounds per host in the window"),
             Figure("broken", "503 servers delivered after their Retry-After", shortest, "s (shortest wait)",
                    f"all delivered, none before {RETRY_AFTER} s",
                    delivered_503 == len(waits) and shortest >= RETRY_AFTER,

@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 
 from hub.extensions import db
 from hub.models.post import VISIBILITIES
-from hub.services import ServiceError, orgs, posts, social, users
+from hub.services import ServiceError, orgs, posts, retention, social, users
 from hub.services.posts import LANGUAGES
 
 
@@ -223,8 +223,17 @@ def demo_command():
     click.echo("(Shown once. Change it under Settings, or: hub user password admin@example.org)")
 
 
+@click.command("prune")
+@with_appcontext
+def prune_command():
+    """Delete federation bookkeeping past its retention now (HUB_KEEP_*_DAYS); the worker does it
+    every ten minutes. Prints what went."""
+    pruned = retention.prune()
+    click.echo(f"received={pruned.received} deliveries={pruned.deliveries} activities={pruned.activities}")
+
+
 COMMANDS = (demo_command, org_group, network_group, user_group, post_command, follow_command,
-            post_edit_command, post_delete_command, boost_command)
+            post_edit_command, post_delete_command, boost_command, prune_command)
 
 
 def register_cli(app: Flask) -> None:

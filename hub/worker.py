@@ -14,7 +14,7 @@ import time
 from collections import Counter
 
 from hub.extensions import db, own_postgresql_connection
-from hub.services import delivery, inbox
+from hub.services import delivery, inbox, retention
 from hub.services.sender import Sender
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ FEW_ITEMS = INBOX_BATCH // 4
 GATHER_SECONDS = 0.05  # after a round with few inbox items, let a trickle gather into a batch
 ORPHAN_CHECK_SECONDS = 5.0
 ROUND_SECONDS = 5.0  # how long deliveries may keep the worker before inbox items get a turn
+PRUNE_SECONDS = 600.0  # how often old bookkeeping is pruned (hub.services.retention)
+PRUNE_BUDGET = 0.5  # seconds one pruning pass may take: new work waits at most that long
 
 
 class Lease:
@@ -111,6 +113,26 @@ def gathering(deliveries: int, items: int) -> bool:
     return not deliveries and 0 < items < FEW_ITEMS
 
 
+class Pruning:
+    """When the loop prunes: every PRUNE_SECONDS, and in each idle round while the last pass ran
+    out of its PRUNE_BUDGET (a backlog, e.g. the first pass on a hub that kept everything)."""
+
+    def __init__(self):
+        self.last = float("-inf")
+        self.unfinished = False
+
+    def run_if_due(self, idle: bool) -> None:
+        """Prune for at most PRUNE_BUDGET seconds if it is time."""
+        if time.monotonic() - self.last < PRUNE_SECONDS and not (idle and self.unfinished):
+            return
+        pruned = retention.prune(PRUNE_BUDGET)
+        self.last, self.unfinished = time.monotonic(), not pruned.finished
+        if pruned.received or pruned.deliveries or pruned.activities:
+            log.info("pruned %d received activities, %d deliveries and %d sent activities%s",
+                     pruned.received, pruned.deliveries, pruned.activities,
+                     "" if pruned.finished else "; more next time")
+
+
 def _stop(signum, _frame) -> None:
     log.info("signal %s: finishing the batch in flight, then stopping", signum)
     _State.stopping = True
@@ -123,14 +145,16 @@ def run_forever() -> None:
     current = lease()
     if current.conn is None:
         delivery.release_all_claims()  # SQLite: the only worker, so every claim is a dead one's
-    checked = 0.0
+    checked, pruning = 0.0, Pruning()
     try:
         while not _State.stopping:
             if time.monotonic() - checked > ORPHAN_CHECK_SECONDS:
                 delivery.release_orphans()
                 checked = time.monotonic()
             counts, items = run_round()
-            if not counts["claimed"] and not items:
+            idle = not counts["claimed"] and not items
+            pruning.run_if_due(idle)
+            if idle:
                 current.wait(IDLE_SLEEP)
             elif gathering(counts["claimed"], items):
                 time.sleep(GATHER_SECONDS)  # not woken by NOTIFY: every stored activity sends one

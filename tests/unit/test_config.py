@@ -21,6 +21,7 @@ def test_delivery_settings_are_parsed_once(monkeypatch, tmp_path):
 @pytest.mark.parametrize(("name", "value"), [
     ("HUB_DELIVERY_BATCH", "many"), ("HUB_DELIVERY_TIMEOUT", "-1"), ("HUB_ARGON2_TIME_COST", "0"),
     ("HUB_SCHEME", "ftp"), ("HUB_ALLOW_PRIVATE_NETWORKS", "10.0.0.0/33"),
+    ("HUB_KEEP_RECEIVED_DAYS", "a week"), ("HUB_KEEP_DELIVERIES_DAYS", "-30"),
 ])
 def test_bad_values_name_the_setting(monkeypatch, tmp_path, name, value):
     monkeypatch.setenv(name, value)

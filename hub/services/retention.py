@@ -1,0 +1,138 @@
+"""Retention: how long the hub keeps its federation bookkeeping once it has served its purpose.
+
+Every received activity is stored whole (inbox_items), every sent activity keeps its payload
+(outgoing_activities) and every delivery is a row (deliveries). Left alone they grow with every
+activity received and every post, until a small server's disk is full, and they keep what people
+at risk would rather not leave behind (minimal data). Pruned, a little at a time:
+
+- received activities processed (done or failed) more than HUB_KEEP_RECEIVED_DAYS ago. A later
+  copy of one is then processed again instead of being recognised: harmless, since handling an
+  activity twice changes nothing (each handler ignores what it knows already) and a captured
+  request's signature is refused an hour after its Date;
+- finished deliveries (done, gone, failed) older than HUB_KEEP_DELIVERIES_DAYS of activities that
+  are not about a post, or about a post deleted before then; then those activities, once no
+  delivery of theirs is left.
+
+Kept whatever their age: queued work, and the deliveries of every post not deleted, because a
+Delete of the post must reach every inbox it went to (outbox._previous_inboxes) and staff see
+where it went (delivery.delivery_status).
+
+Rows go in batches of BATCH, each its own short transaction, so that on SQLite the web processes'
+inbox writes never wait long for the lock; `prune` stops after its time budget and says whether
+it finished, so the worker can prune between deliveries without holding them up.
+"""
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, exists, or_, select
+
+from hub.extensions import db
+from hub.models import Delivery, InboxItem, OutgoingActivity, Post
+from hub.models.activity import DONE, FAILED, GONE
+from hub.models.base import utcnow
+from hub.models.post import DELETED
+
+BATCH = 1000  # rows per DELETE: a few milliseconds of the write lock each
+FINISHED_DELIVERIES = (DONE, GONE, FAILED)
+PROCESSED_ITEMS = (DONE, FAILED)
+_PLAIN = {"synchronize_session": False}  # the rows are not in the session: nothing to update there
+
+
+@dataclass
+class Pruned:
+    """What one pruning pass removed, and whether it reached the end before its budget ran out."""
+
+    received: int = 0
+    deliveries: int = 0
+    activities: int = 0
+    finished: bool = True
+    deadline: float = field(default=float("inf"), repr=False)
+
+    def out_of_time(self) -> bool:
+        """True (and the pass counted as unfinished) once the budget is spent."""
+        if time.monotonic() < self.deadline:
+            return False
+        self.finished = False
+        return True
+
+
+def cutoffs(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The times before which processed received activities and finished deliveries may go."""
+    now = now or utcnow()
+    config = current_app.config
+    return (now - timedelta(days=config["HUB_KEEP_RECEIVED_DAYS"]),
+            now - timedelta(days=config["HUB_KEEP_DELIVERIES_DAYS"]))
+
+
+def prune(budget: float | None = None, now: datetime | None = None) -> Pruned:
+    """Delete what is past its retention, for at most `budget` seconds (None: until done)."""
+    received_before, deliveries_before = cutoffs(now)
+    pruned = Pruned(deadline=time.monotonic() + budget if budget is not None else float("inf"))
+    _prune_received(received_before, pruned)
+    _prune_sent(deliveries_before, pruned)
+    return pruned
+
+
+def _prune_received(before: datetime, pruned: Pruned) -> None:
+    # next_attempt_at first: the due index (state, next_attempt_at) then finds the old rows alone.
+    old = (select(InboxItem.id)
+           .where(InboxItem.state.in_(PROCESSED_ITEMS), InboxItem.next_attempt_at < before,
+                  InboxItem.processed_at < before)
+           .limit(BATCH))
+    _delete_in_batches(old, InboxItem, pruned, "received")
+
+
+def _delete_in_batches(old_ids, model, pruned: Pruned, counter: str) -> bool:
+    """Delete the rows `old_ids` selects (BATCH at a time, each batch its own transaction) and
+    count them in `pruned.<counter>`; False when the budget ran out first."""
+    while not pruned.out_of_time():
+        ids = db.session.scalars(old_ids).all()
+        if not ids:
+            return True
+        db.session.execute(delete(model).where(model.id.in_(ids)), execution_options=_PLAIN)
+        db.session.commit()
+        setattr(pruned, counter, getattr(pruned, counter) + len(ids))
+    return False
+
+
+def _prunable_activities(before: datetime, after_id: int):
+    """Activities (ids above after_id) sent before `before` and not about a post still shown."""
+    post_gone = exists().where(Post.id == OutgoingActivity.post_id, Post.state == DELETED,
+                               Post.deleted_at < before)
+    return (select(OutgoingActivity.id)
+            .where(OutgoingActivity.id > after_id, OutgoingActivity.created_at < before,
+                   or_(OutgoingActivity.post_id.is_(None), post_gone))
+            .order_by(OutgoingActivity.id).limit(BATCH))
+
+
+def _prune_sent(before: datetime, pruned: Pruned) -> None:
+    last_id = 0
+    while not pruned.out_of_time():
+        activity_ids = db.session.scalars(_prunable_activities(before, last_id)).all()
+        db.session.rollback()  # nothing written yet: end the read's transaction (PostgreSQL)
+        if not activity_ids:
+            return
+        for activity_id in activity_ids:
+            if not _prune_activity(activity_id, before, pruned):
+                return
+        last_id = activity_ids[-1]
+
+
+def _prune_activity(activity_id: int, before: datetime, pruned: Pruned) -> bool:
+    """Delete one activity's old finished deliveries, then the activity if none is left; False
+    when the budget ran out first."""
+    old = (select(Delivery.id)
+           .where(Delivery.activity_id == activity_id, Delivery.state.in_(FINISHED_DELIVERIES),
+                  Delivery.next_attempt_at < before)
+           .limit(BATCH))
+    if not _delete_in_batches(old, Delivery, pruned, "deliveries"):
+        return False
+    left = exists().where(Delivery.activity_id == activity_id)
+    removed = db.session.execute(delete(OutgoingActivity).where(OutgoingActivity.id == activity_id, ~left),
+                                 execution_options=_PLAIN)
+    db.session.commit()
+    pruned.activities += removed.rowcount or 0
+    return True

@@ -227,7 +227,7 @@ def demo_command():
 @with_appcontext
 def prune_command():
     """Delete federation bookkeeping past its retention now (HUB_KEEP_*_DAYS); the worker does it
-    every ten minutes. Prints what went."""
+    every ten minutes while idle. Prints what went."""
     pruned = retention.prune()
     click.echo(f"received={pruned.received} deliveries={pruned.deliveries} activities={pruned.activities}")
 

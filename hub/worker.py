@@ -24,7 +24,8 @@ FEW_ITEMS = INBOX_BATCH // 4
 GATHER_SECONDS = 0.05  # after a round with few inbox items, let a trickle gather into a batch
 ORPHAN_CHECK_SECONDS = 5.0
 ROUND_SECONDS = 5.0  # how long deliveries may keep the worker before inbox items get a turn
-PRUNE_SECONDS = 600.0  # how often old bookkeeping is pruned (hub.services.retention)
+PRUNE_SECONDS = 600.0  # how often old bookkeeping is pruned (hub.services.retention), when idle
+PRUNE_AT_LATEST = 3600.0  # … or, for a worker that is never idle, in a busy round after this long
 PRUNE_BUDGET = 0.5  # seconds one pruning pass may take: new work waits at most that long
 
 
@@ -114,8 +115,10 @@ def gathering(deliveries: int, items: int) -> bool:
 
 
 class Pruning:
-    """When the loop prunes: every PRUNE_SECONDS, and in each idle round while the last pass ran
-    out of its PRUNE_BUDGET (a backlog, e.g. the first pass on a hub that kept everything)."""
+    """When the loop prunes: as it starts; then in a round with nothing to do, every PRUNE_SECONDS
+    and as long as the last pass ran out of its PRUNE_BUDGET (a backlog, e.g. the first pass on a
+    hub that kept everything), so that a fan-out is not held up; and after PRUNE_AT_LATEST whatever
+    the round."""
 
     def __init__(self):
         self.last = float("-inf")
@@ -123,7 +126,8 @@ class Pruning:
 
     def run_if_due(self, idle: bool) -> None:
         """Prune for at most PRUNE_BUDGET seconds if it is time."""
-        if time.monotonic() - self.last < PRUNE_SECONDS and not (idle and self.unfinished):
+        waited = time.monotonic() - self.last
+        if not (idle and (waited >= PRUNE_SECONDS or self.unfinished) or waited >= PRUNE_AT_LATEST):
             return
         pruned = retention.prune(PRUNE_BUDGET)
         self.last, self.unfinished = time.monotonic(), not pruned.finished

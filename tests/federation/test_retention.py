@@ -147,14 +147,20 @@ def test_a_pass_stops_when_its_budget_is_spent_and_the_next_one_goes_on(app, org
     assert remaining(InboxItem, InboxItem.id) == [] and remaining(Delivery, Delivery.id) == []
 
 
-def test_the_worker_prunes_at_once_then_every_prune_seconds(app, org):
+def test_the_worker_prunes_as_it_starts_then_when_idle_and_when_busy_only_after_an_hour(app):
     received("https://x.example/first", DONE, 10)
     pruning = worker.Pruning()
     pruning.run_if_due(idle=False)
+    assert remaining(InboxItem, InboxItem.activity_uri) == []
     received("https://x.example/second", DONE, 10)
     pruning.run_if_due(idle=True)
-    assert remaining(InboxItem, InboxItem.activity_uri) == ["https://x.example/second"]
     pruning.last -= worker.PRUNE_SECONDS
+    pruning.run_if_due(idle=False)
+    assert remaining(InboxItem, InboxItem.activity_uri) == ["https://x.example/second"]
+    pruning.run_if_due(idle=True)
+    assert remaining(InboxItem, InboxItem.activity_uri) == []
+    received("https://x.example/third", DONE, 10)
+    pruning.last -= worker.PRUNE_AT_LATEST
     pruning.run_if_due(idle=False)
     assert remaining(InboxItem, InboxItem.activity_uri) == []
 
@@ -165,3 +171,15 @@ def test_hub_prune_says_what_went(app, org):
     result = app.test_cli_runner().invoke(args=["prune"])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "received=1 deliveries=1 activities=1"
+
+
+def test_a_pass_cut_short_goes_on_in_the_next_idle_round(app, monkeypatch):
+    received("https://x.example/backlog", DONE, 10)
+    pruning = worker.Pruning()
+    monkeypatch.setattr(worker, "PRUNE_BUDGET", 0)
+    pruning.run_if_due(idle=True)
+    monkeypatch.setattr(worker, "PRUNE_BUDGET", 5)
+    pruning.run_if_due(idle=False)
+    assert remaining(InboxItem, InboxItem.activity_uri) == ["https://x.example/backlog"]
+    pruning.run_if_due(idle=True)
+    assert remaining(InboxItem, InboxItem.activity_uri) == []

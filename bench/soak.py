@@ -13,12 +13,16 @@ import argparse
 import threading
 import time
 
+from sqlalchemy import func, select
+
 from bench.common import DOMAIN, HubEnv, SinkProcess
 from bench.fanout import free_port
 from bench.httpload import Gunicorn, replay, wrk
 from bench.network import build, publish
 from bench.sinks import Behaviour
 from bench.web import _posts, _remote_actors, _signed_requests
+from hub.extensions import db
+from hub.models import InboxItem
 
 READS = (("/actors/reader/outbox?page=1", "application/activity+json"), ("/@reader", "text/html"))
 
@@ -63,7 +67,7 @@ def soak(seconds: int, smoke: bool = False) -> dict:
         sink = SinkProcess({address: Behaviour() for address in network.addresses})
         web = Gunicorn("hub.wsgi:app", {**env.env, "HUB_WORKER_IN_WEB": "1", "HUB_PUBLIC_CACHE_SECONDS": "0"},
                        workers=3)
-        sizes = LogSizes(env.workdir / "bench.db-wal")
+        sizes, database = LogSizes(env.workdir / "bench.db-wal"), LogSizes(env.workdir / "bench.db")
         reads, inbox = [], {}
         load = [threading.Thread(target=_read_for, args=(web, seconds, reads)),
                 threading.Thread(target=lambda: inbox.update(counters=replay(
@@ -77,7 +81,9 @@ def soak(seconds: int, smoke: bool = False) -> dict:
             time.sleep(2)
         for thread in load:
             thread.join()
-        return {"wal_bytes": sizes.stop(), "published": published, "reads": sum(r.requests for r in reads),
+        return {"wal_bytes": sizes.stop(), "database_sizes": database.stop(), "published": published,
+                "received_rows": db.session.scalar(select(func.count()).select_from(InboxItem)),
+                "reads": sum(r.requests for r in reads),
                 "read_errors": sum(r.errors + r.non_2xx for r in reads), "inbox": inbox.get("counters", {}),
                 "database_bytes": (env.workdir / "bench.db").stat().st_size}
     finally:
@@ -101,6 +107,9 @@ def main(argv=None) -> None:
     print(f"load: {found['reads']} reads ({found['read_errors']} errors), {found['published']} posts "
           f"fanned out, inbox {found['inbox']}")
     print("log size every 10 s, MB: " + " ".join(f"{size / 1e6:.1f}" for size in sizes[::10]))
+    print("database size every 10 s, MB: "
+          + " ".join(f"{size / 1e6:.1f}" for size in found["database_sizes"][::10]))
+    print(f"received activities stored at the end: {found['received_rows']} (pruned: HUB_KEEP_RECEIVED_DAYS)")
 
 
 if __name__ == "__main__":

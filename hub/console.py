@@ -18,6 +18,7 @@ import click
 from flask.cli import FlaskGroup, with_appcontext
 
 from hub import create_app, worker
+from hub.config import ConfigError
 
 
 @click.command("worker")
@@ -68,4 +69,7 @@ def main() -> None:
     group.add_command(worker_command)
     group.add_command(web_command)
     group.add_command(MigrationCommands())
-    group()
+    try:
+        group()
+    except ConfigError as exc:  # a malformed setting: its message, not a traceback
+        sys.exit(f"Error: {exc}")

@@ -1,5 +1,9 @@
 """The `hub` command as operators and scripts use it (DESIGN.md §4)."""
 
+import os
+import subprocess
+import sys
+
 from hub.models import Post
 from hub.services import orgs, users
 
@@ -71,3 +75,12 @@ def test_demo_creates_an_admin_once(app):
     assert users.find_user("admin@example.org").is_admin
     second = _run(app, "demo")
     assert "already has accounts" in second.output
+
+
+def test_a_malformed_setting_stops_any_command_with_its_name_and_no_traceback(tmp_path):
+    env = dict(os.environ, HUB_INSTANCE_DIR=str(tmp_path), HUB_KEEP_RECEIVED_DAYS="a week")
+    done = subprocess.run([sys.executable, "-c", "import sys; from hub.console import main; "
+                           "sys.argv[0] = 'hub'; main()", "prune"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "Error: HUB_KEEP_RECEIVED_DAYS must be a positive number, not 'a week'"

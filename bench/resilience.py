@@ -254,7 +254,11 @@ def durability(smoke: bool, context: dict) -> list[Figure]:
     context["workers"] = start_workers(env)
     ready = time.time()
     final = sink.wait_for(expected, 120)
-    rest = max(final["last_at"] - ready, 0.0) if final["distinct"] >= expected else float("inf")
+    # PostgreSQL: from when the workers hold their leases. SQLite has no lease to wait for, and
+    # start_workers only waits a while, in which the one worker may well finish: from the restart.
+    leased = env.database.kind == "postgresql"
+    since = ready if leased else restarting
+    rest = max(final["last_at"] - since, 0.0) if final["distinct"] >= expected else float("inf")
     lost = expected - final["distinct"]
     duplicates = final["total"] - final["distinct"]
     healthy = context["healthy"]
@@ -271,7 +275,8 @@ def durability(smoke: bool, context: dict) -> list[Figure]:
                "≤ 2× the full healthy fan-out",
                rest <= 2 * healthy, healthy, "all-healthy fan-out (benchmark 1)", rest / healthy,
                note=f"from the restarted workers holding their leases; starting them took "
-                    f"{ready - restarting:.2f} s more"),
+                    f"{ready - restarting:.2f} s more" if leased else
+                    "from the restart, the worker's own start-up included (SQLite: no lease)"),
     ]
 
 

@@ -86,13 +86,6 @@ DELIVERY_SETTINGS = {
 }
 
 
-# Retention of federation bookkeeping (hub.services.retention), in days; README lists them.
-RETENTION_SETTINGS = {
-    "HUB_KEEP_RECEIVED_DAYS": (7.0, "received activities, counted from when they were processed"),
-    "HUB_KEEP_DELIVERIES_DAYS": (30.0, "finished deliveries of activities not about a post still shown"),
-}
-
-
 def check_folders(config: dict) -> None:
     """Create the instance and media folders when missing; ConfigError when this process cannot write
     to them (a volume owned by another user: the hub would start, then fail at the first upload)."""
@@ -134,7 +127,9 @@ def load_config(overrides: dict | None = None) -> dict:
         "HUB_ARGON2_MEMORY_KIB": _positive_int("HUB_ARGON2_MEMORY_KIB", 65536),
         **{name: _positive_number(name, default) for name, (default, _) in DELIVERY_SETTINGS.items()},
         "HUB_PUBLIC_CACHE_SECONDS": _positive_number("HUB_PUBLIC_CACHE_SECONDS", 5.0),
-        **{name: _positive_number(name, default) for name, (default, _) in RETENTION_SETTINGS.items()},
+        # Days federation bookkeeping is kept (hub.services.retention; README explains both).
+        "HUB_KEEP_RECEIVED_DAYS": _positive_number("HUB_KEEP_RECEIVED_DAYS", 7.0),
+        "HUB_KEEP_DELIVERIES_DAYS": _positive_number("HUB_KEEP_DELIVERIES_DAYS", 30.0),
         "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

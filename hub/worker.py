@@ -127,7 +127,8 @@ class Pruning:
     def run_if_due(self, idle: bool) -> None:
         """Prune for at most PRUNE_BUDGET seconds if it is time."""
         waited = time.monotonic() - self.last
-        if not (idle and (waited >= PRUNE_SECONDS or self.unfinished) or waited >= PRUNE_AT_LATEST):
+        due = waited >= PRUNE_AT_LATEST or (idle and (self.unfinished or waited >= PRUNE_SECONDS))
+        if not due:
             return
         pruned = retention.prune(PRUNE_BUDGET)
         self.last, self.unfinished = time.monotonic(), not pruned.finished

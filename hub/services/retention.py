@@ -82,20 +82,21 @@ def _prune_received(before: datetime, pruned: Pruned) -> None:
            .where(InboxItem.state.in_(PROCESSED_ITEMS), InboxItem.next_attempt_at < before,
                   InboxItem.processed_at < before)
            .limit(BATCH))
-    _delete_in_batches(old, InboxItem, pruned, "received")
+    pruned.received += _delete_in_batches(old, InboxItem, pruned)
 
 
-def _delete_in_batches(old_ids, model, pruned: Pruned, counter: str) -> bool:
-    """Delete the rows `old_ids` selects (BATCH at a time, each batch its own transaction) and
-    count them in `pruned.<counter>`; False when the budget ran out first."""
+def _delete_in_batches(old_ids, model, pruned: Pruned) -> int:
+    """Delete the rows `old_ids` selects, BATCH at a time, each batch its own transaction, until
+    none is left or the budget is spent; how many went."""
+    deleted = 0
     while not pruned.out_of_time():
         ids = db.session.scalars(old_ids).all()
         if not ids:
-            return True
+            break
         db.session.execute(delete(model).where(model.id.in_(ids)), execution_options=_PLAIN)
         db.session.commit()
-        setattr(pruned, counter, getattr(pruned, counter) + len(ids))
-    return False
+        deleted += len(ids)
+    return deleted
 
 
 def _prunable_activities(before: datetime, after_id: int):
@@ -128,7 +129,8 @@ def _prune_activity(activity_id: int, before: datetime, pruned: Pruned) -> bool:
            .where(Delivery.activity_id == activity_id, Delivery.state.in_(FINISHED_DELIVERIES),
                   Delivery.next_attempt_at < before)
            .limit(BATCH))
-    if not _delete_in_batches(old, Delivery, pruned, "deliveries"):
+    pruned.deliveries += _delete_in_batches(old, Delivery, pruned)
+    if not pruned.finished:
         return False
     left = exists().where(Delivery.activity_id == activity_id)
     removed = db.session.execute(delete(OutgoingActivity).where(OutgoingActivity.id == activity_id, ~left),

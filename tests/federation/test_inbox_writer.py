@@ -172,7 +172,7 @@ def test_on_sqlite_a_batch_waits_its_turn_while_another_process_writes(group):
     """Web processes take turns at SQLite's write lock on a file lock, instead of sleeping and retrying."""
     if db.engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL takes concurrent writers without turns")
-    other_process = open(f"{db.engine.url.database}-inbox.lock", "a")  # a separate open file: another flock
+    other_process = open(inbox_writer.SqliteWritersTurn(db.engine.url.database).path, "a")  # another flock
     fcntl.flock(other_process, fcntl.LOCK_EX)
     try:
         thread = threading.Thread(target=group.store, args=(_row(1),))

@@ -5,7 +5,7 @@ shown stay, so that deleting an old post still reaches everyone it went to."""
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from hub import worker
 from hub.extensions import db
@@ -146,6 +146,22 @@ def test_a_pass_stops_when_its_budget_is_spent_and_the_next_one_goes_on(app, org
     assert (pruned.received, pruned.deliveries, pruned.activities, pruned.finished) == (5, 5, 1, True)
     assert remaining(InboxItem.id) == [] and remaining(Delivery.id) == []
 
+
+def test_no_activity_goes_once_the_budget_ran_out_between_two(app, org, monkeypatch):
+    ids = [sent(org, n, 40) for n in range(3)]
+    db.session.execute(delete(Delivery))  # as an earlier pass, cut short, would have left them
+    db.session.commit()
+
+    def out_of_time(pruned):  # the budget runs out once one activity has gone
+        if pruned.activities < 1:
+            return False
+        pruned.finished = False
+        return True
+
+    monkeypatch.setattr(retention.Pruned, "out_of_time", out_of_time)
+    pruned = retention.prune(budget=60)
+    assert (pruned.activities, pruned.finished) == (1, False)
+    assert remaining(OutgoingActivity.id) == ids[1:]
 
 def test_the_worker_prunes_as_it_starts_then_when_idle_and_when_busy_only_after_an_hour(app):
     received("https://x.example/first", DONE, 10)

@@ -163,6 +163,7 @@ def test_no_activity_goes_once_the_budget_ran_out_between_two(app, org, monkeypa
     assert (pruned.activities, pruned.finished) == (1, False)
     assert remaining(OutgoingActivity.id) == ids[1:]
 
+
 def test_the_worker_prunes_as_it_starts_then_when_idle_and_when_busy_only_after_an_hour(app):
     received("https://x.example/first", DONE, 10)
     pruning = worker.Pruning()

@@ -110,31 +110,26 @@ def _prunable_activities(before: datetime, after_id: int):
 
 
 def _prune_sent(before: datetime, pruned: Pruned) -> None:
+    """Up to BATCH prunable activities at a time: their old finished deliveries, then those of them
+    left without any, each step one statement (not one per activity: most activities, accepts and
+    likes, have a single delivery)."""
     last_id = 0
     while not pruned.out_of_time():
         activity_ids = db.session.scalars(_prunable_activities(before, last_id)).all()
         db.session.rollback()  # nothing written yet: end the read's transaction (PostgreSQL)
         if not activity_ids:
             return
-        for activity_id in activity_ids:
-            if not _prune_activity(activity_id, before, pruned):
-                return
+        old = (select(Delivery.id)
+               .where(Delivery.activity_id.in_(activity_ids), Delivery.state.in_(FINISHED_DELIVERIES),
+                      Delivery.next_attempt_at < before)
+               .limit(BATCH))
+        pruned.deliveries += _delete_in_batches(old, Delivery, pruned)
+        if not pruned.finished:  # out of time: the activities wait for the next pass
+            return
+        left = exists().where(Delivery.activity_id == OutgoingActivity.id)
+        removed = db.session.execute(delete(OutgoingActivity)
+                                     .where(OutgoingActivity.id.in_(activity_ids), ~left),
+                                     execution_options=_PLAIN)
+        db.session.commit()
+        pruned.activities += removed.rowcount or 0
         last_id = activity_ids[-1]
-
-
-def _prune_activity(activity_id: int, before: datetime, pruned: Pruned) -> bool:
-    """Delete one activity's old finished deliveries, then the activity if none is left; False
-    when the budget ran out first."""
-    old = (select(Delivery.id)
-           .where(Delivery.activity_id == activity_id, Delivery.state.in_(FINISHED_DELIVERIES),
-                  Delivery.next_attempt_at < before)
-           .limit(BATCH))
-    pruned.deliveries += _delete_in_batches(old, Delivery, pruned)
-    if not pruned.finished:
-        return False
-    left = exists().where(Delivery.activity_id == activity_id)
-    removed = db.session.execute(delete(OutgoingActivity).where(OutgoingActivity.id == activity_id, ~left),
-                                 execution_options=_PLAIN)
-    db.session.commit()
-    pruned.activities += removed.rowcount or 0
-    return True

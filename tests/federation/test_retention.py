@@ -5,7 +5,7 @@ shown stay, so that deleting an old post still reaches everyone it went to."""
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 
 from hub import worker
 from hub.extensions import db
@@ -147,21 +147,24 @@ def test_a_pass_stops_when_its_budget_is_spent_and_the_next_one_goes_on(app, org
     assert remaining(InboxItem.id) == [] and remaining(Delivery.id) == []
 
 
-def test_no_activity_goes_once_the_budget_ran_out_between_two(app, org, monkeypatch):
+def test_no_activity_goes_once_the_budget_ran_out_during_their_deliveries(app, org, monkeypatch):
+    monkeypatch.setattr(retention, "BATCH", 2)
     ids = [sent(org, n, 40) for n in range(3)]
-    db.session.execute(delete(Delivery))  # as an earlier pass, cut short, would have left them
-    db.session.commit()
 
-    def out_of_time(pruned):  # the budget runs out once one activity has gone
-        if pruned.activities < 1:
+    def out_of_time(pruned):  # the budget runs out once the first deliveries have gone
+        if len(remaining(Delivery.id)) == 3:
             return False
         pruned.finished = False
         return True
 
     monkeypatch.setattr(retention.Pruned, "out_of_time", out_of_time)
     pruned = retention.prune(budget=60)
-    assert (pruned.activities, pruned.finished) == (1, False)
-    assert remaining(OutgoingActivity.id) == ids[1:]
+    assert (pruned.deliveries, pruned.activities, pruned.finished) == (2, 0, False)
+    assert remaining(OutgoingActivity.id) == ids
+    monkeypatch.undo()
+    pruned = retention.prune()
+    assert (pruned.deliveries, pruned.activities, pruned.finished) == (1, 3, True)
+    assert remaining(OutgoingActivity.id) == []
 
 
 def test_the_worker_prunes_as_it_starts_then_when_idle_and_when_busy_only_after_an_hour(app):

@@ -6,8 +6,9 @@ opens a read transaction; for N seconds at once: wrk reading the outbox and the 
 connections, signed Creates replayed at the shared inbox at 4 connections, and a post to 3,000
 followers on 300 fake servers every 2 s. The log's size is sampled every second. A checkpoint
 can only recycle the log when no reader still needs its start, so constant overlapping readers
-could make it grow without end; this prints how large it gets. Not part of `make bench`, which
-runs on PostgreSQL by default."""
+could make it grow without end; this prints how large it gets. The PSS of the gunicorn processes
+(master, web workers, delivery slot) is sampled every 10 s, so that memory growing under load
+shows. Not part of `make bench`, which runs on PostgreSQL by default."""
 
 import argparse
 import threading
@@ -17,7 +18,7 @@ from sqlalchemy import func, select
 
 from bench.common import DOMAIN, HubEnv, SinkProcess
 from bench.fanout import free_port
-from bench.httpload import Gunicorn, replay, wrk
+from bench.httpload import Gunicorn, pss_kb, replay, wrk
 from bench.network import build, publish
 from bench.sinks import Behaviour
 from bench.web import _posts, _remote_actors, _signed_requests
@@ -27,23 +28,40 @@ from hub.models import InboxItem
 READS = (("/actors/reader/outbox?page=1", "application/activity+json"), ("/@reader", "text/html"))
 
 
-class LogSizes:
-    """Samples a file's size every second in a thread, until stopped."""
+class Samples:
+    """Calls `measure` every `every` seconds in a thread, until stopped."""
 
-    def __init__(self, path):
-        self.path, self.sizes, self.stopped = path, [], threading.Event()
+    def __init__(self, measure, every: float = 1):
+        self.measure, self.every, self.values, self.stopped = measure, every, [], threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
 
     def _sample(self) -> None:
-        while not self.stopped.wait(1):
-            self.sizes.append(self.path.stat().st_size if self.path.exists() else 0)
+        while not self.stopped.wait(self.every):
+            self.values.append(self.measure())
 
-    def stop(self) -> list[int]:
-        """Stop sampling; the sizes seen, in bytes."""
+    def stop(self) -> list:
+        """Stop sampling; the values seen."""
         self.stopped.set()
         self.thread.join()
-        return self.sizes
+        return self.values
+
+
+def file_bytes(path):
+    """A function giving the file's size in bytes (0 while it does not exist)."""
+    return lambda: path.stat().st_size if path.exists() else 0
+
+
+class TreeMemory:
+    """The summed PSS of a gunicorn's processes, and every pid seen (a replaced worker adds one)."""
+
+    def __init__(self, server: Gunicorn):
+        self.server, self.pids = server, set()
+
+    def __call__(self) -> int:
+        pids = self.server.pids()
+        self.pids.update(pids)
+        return sum(pss_kb(pid) for pid in pids) * 1024
 
 
 def _read_for(web: Gunicorn, seconds: float, results: list) -> None:
@@ -67,7 +85,10 @@ def soak(seconds: int, smoke: bool = False) -> dict:
         sink = SinkProcess({address: Behaviour() for address in network.addresses})
         web = Gunicorn("hub.wsgi:app", {**env.env, "HUB_WORKER_IN_WEB": "1", "HUB_PUBLIC_CACHE_SECONDS": "0"},
                        workers=3)
-        sizes, database = LogSizes(env.workdir / "bench.db-wal"), LogSizes(env.workdir / "bench.db")
+        sizes = Samples(file_bytes(env.workdir / "bench.db-wal"))
+        database = Samples(file_bytes(env.workdir / "bench.db"))
+        tree = TreeMemory(web)
+        memory_at_start, memory = tree(), Samples(tree, every=10)
         reads, inbox = [], {}
         load = [threading.Thread(target=_read_for, args=(web, seconds, reads)),
                 threading.Thread(target=lambda: inbox.update(counters=replay(
@@ -81,7 +102,9 @@ def soak(seconds: int, smoke: bool = False) -> dict:
             time.sleep(2)
         for thread in load:
             thread.join()
+        memory_samples = [memory_at_start, *memory.stop(), tree()]
         return {"wal_bytes": sizes.stop(), "database_sizes": database.stop(), "published": published,
+                "memory_bytes": memory_samples, "processes_seen": len(tree.pids),
                 "received_rows": db.session.scalar(select(func.count()).select_from(InboxItem)),
                 "reads": sum(r.requests for r in reads),
                 "read_errors": sum(r.errors + r.non_2xx for r in reads), "inbox": inbox.get("counters", {}),
@@ -109,6 +132,11 @@ def main(argv=None) -> None:
     print("log size every 10 s, MB: " + " ".join(f"{size / 1e6:.1f}" for size in sizes[::10]))
     print("database size every 10 s, MB: "
           + " ".join(f"{size / 1e6:.1f}" for size in found["database_sizes"][::10]))
+    memory = found["memory_bytes"]
+    print(f"memory (PSS of the gunicorn processes): {memory[0] / 1e6:.1f} MB at the start, "
+          f"{max(memory) / 1e6:.1f} MB at most, {memory[-1] / 1e6:.1f} MB at the end; "
+          f"{found['processes_seen']} processes seen (4 unless one was replaced)")
+    print("memory every minute, MB: " + " ".join(f"{size / 1e6:.1f}" for size in memory[::6]))
     print(f"received activities stored at the end: {found['received_rows']} (pruned: HUB_KEEP_RECEIVED_DAYS)")
 
 

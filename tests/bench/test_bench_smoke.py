@@ -58,7 +58,7 @@ def test_the_fan_out_and_the_inbox_run_on_sqlite(tmp_path):
 
 
 @pytest.mark.bench
-def test_the_sqlite_soak_runs_and_measures_a_log_that_exists():
+def test_the_sqlite_soak_runs_and_measures_its_log_and_memory():
     done = subprocess.run([sys.executable, "-m", "bench.soak", "--seconds", "4"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -66,3 +66,9 @@ def test_the_sqlite_soak_runs_and_measures_a_log_that_exists():
     assert largest and float(largest.group(1)) > 0, done.stdout  # the hub's SQLite is in WAL mode
     load = re.search(r"load: (\d+) reads \((\d+) errors\), (\d+) posts", done.stdout)
     assert load and int(load.group(1)) > 0 and load.group(2) == "0" and int(load.group(3)) >= 1, done.stdout
+    memory = re.search(r"memory \(PSS of the gunicorn processes\): ([\d.]+) MB at the start, ([\d.]+) MB at "
+                       r"most, ([\d.]+) MB at the end; (\d+) processes seen", done.stdout)
+    assert memory, done.stdout
+    start, most, end, processes = (float(memory.group(n)) for n in range(1, 5))
+    assert 0 < start <= most and 0 < end <= most, done.stdout  # a hub's processes take tens of MB
+    assert processes >= 4, done.stdout  # master, two web workers and the delivery slot

@@ -4,7 +4,7 @@ Each function returns (status, document or None); the blueprint only wraps it in
 Non-public and absent posts get the same 404, deleted ones 410 with a Tombstone.
 """
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, literal_column, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from hub import convert
@@ -100,21 +100,31 @@ def _page_number(page) -> int | None:
     return number if 1 <= number <= MAX_PAGE else None
 
 
+def _outbox_rows(actor: Actor, offset: int, limit: int) -> list[tuple[str, int]]:
+    """("post" or "boost", id) of one page of the outbox, newest first. Each side is cut to the first
+    offset + limit rows in its own index order, so a big outbox's first page reads few rows; the
+    database merges the two."""
+    shown = (Post.state == PUBLISHED, Post.visibility == PUBLIC)
+    posts = (select(Post.published_at.label("at"), literal_column("'post'").label("kind"),
+                    Post.id.label("row_id"))
+             .where(Post.actor_id == actor.id, Post.local.is_(True), *shown)
+             .order_by(Post.published_at.desc(), Post.id.desc()).limit(offset + limit).subquery())
+    boosts = (select(Boost.created_at.label("at"), literal_column("'boost'").label("kind"),
+                     Boost.id.label("row_id"))
+              .join(Post, Post.id == Boost.post_id).where(Boost.actor_id == actor.id, *shown)
+              .order_by(Boost.created_at.desc(), Boost.id.desc()).limit(offset + limit).subquery())
+    both = union_all(select(posts), select(boosts)).subquery()
+    return db.session.execute(select(both.c.kind, both.c.row_id)
+                              .order_by(both.c.at.desc(), both.c.row_id.desc())
+                              .offset(offset).limit(limit)).all()
+
+
 def outbox_items(actor: Actor, offset: int, limit: int) -> list[dict]:
     """Create (public posts) and Announce (boosts) activities, newest first."""
-    posts = db.session.execute(
-        select(Post.published_at, Post.id).where(Post.actor_id == actor.id, Post.local.is_(True),
-                                                 Post.state == PUBLISHED, Post.visibility == PUBLIC)
-        .order_by(Post.published_at.desc()).limit(offset + limit)).all()
-    boosts = db.session.execute(
-        select(Boost.created_at, Boost.id).join(Post, Post.id == Boost.post_id)
-        .where(Boost.actor_id == actor.id, Post.state == PUBLISHED, Post.visibility == PUBLIC)
-        .order_by(Boost.created_at.desc()).limit(offset + limit)).all()
-    merged = sorted([(t, "post", i) for t, i in posts] + [(t, "boost", i) for t, i in boosts],
-                    key=lambda row: (row[0], row[2]), reverse=True)[offset:offset + limit]
-    page_posts, page_boosts = _load_page_rows(merged)
+    rows = _outbox_rows(actor, offset, limit)
+    page_posts, page_boosts = _load_page_rows(rows)
     items = []
-    for _, kind, row_id in merged:
+    for kind, row_id in rows:
         if kind == "post":
             items.append(convert.create(page_posts[row_id], media_url=urls.media_url))
         else:
@@ -125,12 +135,13 @@ def outbox_items(actor: Actor, offset: int, limit: int) -> list[dict]:
     return items
 
 
-def _load_page_rows(merged: list[tuple]) -> tuple[dict[int, Post], dict[int, Boost]]:
-    """The page's posts (with tags, mentions, media) and boosts in a few queries, not one per item."""
-    post_ids = [row_id for _, kind, row_id in merged if kind == "post"]
-    boost_ids = [row_id for _, kind, row_id in merged if kind == "boost"]
+def _load_page_rows(rows: list[tuple[str, int]]) -> tuple[dict[int, Post], dict[int, Boost]]:
+    """The page's posts (with tags, mentions, media) and boosts in a few queries, not one per item.
+    The posts are the outbox owner's, already in the session: `post.actor` is found there, not joined."""
+    post_ids = [row_id for kind, row_id in rows if kind == "post"]
+    boost_ids = [row_id for kind, row_id in rows if kind == "boost"]
     posts = db.session.scalars(select(Post).where(Post.id.in_(post_ids)).options(
-        joinedload(Post.actor), selectinload(Post.attachments),
+        selectinload(Post.attachments),
         selectinload(Post.tags).joinedload(PostTag.tag),
         selectinload(Post.mentions).joinedload(Mention.actor))).all() if post_ids else []
     boosts = db.session.scalars(select(Boost).where(Boost.id.in_(boost_ids)).options(

@@ -1,11 +1,14 @@
 """Discovery and documents as peers see them: WebFinger, host-meta, NodeInfo, actors, collections,
 notes at their ids (content types, CORS, content negotiation, hidden follower counts)."""
 
+from datetime import datetime, timedelta
+
 import pytest
+from sqlalchemy import event
 
 from hub.extensions import db
 from hub.models import Actor, Follow
-from hub.services import orgs, posts, users
+from hub.services import orgs, posts, social, users
 
 AS = "application/activity+json"
 HUB = "http://hub.test"
@@ -224,6 +227,53 @@ def test_outbox_is_paged_newest_first_with_public_posts_only(client, org, make_u
     assert "next" not in second
     assert get(client, "/actors/lao_cso/outbox?page=abc", Accept=AS).status_code == 404
 
+
+
+
+def test_the_outbox_merges_posts_and_boosts_by_time_across_pages(client, org, make_org, make_user):
+    own = [_publish(org, make_user, text=f"ຂ່າວ {n}") for n in range(13)]
+    other = make_org("other_cso", "ອົງການອື່ນ")
+    boosted = [posts.create_post(other, make_user(f"staff{n}@example.org", org=other), f"ເລື່ອງ {n}")
+               for n in range(12)]
+    boosts = [social.boost(org, post.uri) for post in boosted]
+    start = datetime(2026, 1, 1)
+    for n, post in enumerate(own):  # posts at even minutes, boosts at odd ones, given in mixed order
+        post.published_at = start + timedelta(minutes=2 * n)
+    for n, boost in enumerate(boosts):
+        boost.created_at = start + timedelta(minutes=2 * n + 1)
+    db.session.commit()
+    expected = sorted([(p.published_at, p.uri, "Create") for p in own]
+                      + [(b.created_at, b.uri, "Announce") for b in boosts], reverse=True)
+    pages = [get(client, f"/actors/lao_cso/outbox?page={n}", Accept=AS).get_json(force=True) for n in (1, 2)]
+    items = [(item["type"], item["object"]["id"] if item["type"] == "Create" else item["id"])
+             for page in pages for item in page["orderedItems"]]
+    assert [len(page["orderedItems"]) for page in pages] == [20, 5]
+    assert items == [(kind, uri) for _, uri, kind in expected]
+    assert "next" in pages[0] and "next" not in pages[1]
+
+def _statements_of(client, path) -> list[str]:
+    seen = []
+
+    def record(_conn, _cursor, statement, *_args):
+        seen.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert get(client, path, Accept=AS).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_an_outbox_page_costs_the_same_few_statements_however_many_items_it_holds(client, org, make_user):
+    for n in range(21):
+        _publish(org, make_user, text=f"ຂ່າວ {n} #ນ້ຳຖ້ວມ")
+    full = _statements_of(client, "/actors/lao_cso/outbox?page=1")  # 20 items
+    last = _statements_of(client, "/actors/lao_cso/outbox?page=2")  # 1 item
+    # the actor, the page's ids, its posts, their media, tags and mentions: none per item
+    assert len(full) == len(last) <= 6, full
+    # the owner is read once, by handle; the page's posts find it in the session, not in a query
+    assert sum("FROM actors" in statement for statement in full) == 1, full
 
 def _remote_follower(org, n, state=Follow.ACCEPTED):
     actor = Actor(type="Person", handle=f"f{n}", domain="masto.example", uri=f"https://masto.example/users/f{n}",

@@ -100,18 +100,27 @@ def _page_number(page) -> int | None:
     return number if 1 <= number <= MAX_PAGE else None
 
 
+def _outbox_posts(actor: Actor, *columns):
+    """SELECT columns FROM the actor's posts that its outbox lists (local, published, public)."""
+    return select(*columns).select_from(Post).where(
+        Post.actor_id == actor.id, Post.local.is_(True), Post.state == PUBLISHED, Post.visibility == PUBLIC)
+
+
+def _outbox_boosts(actor: Actor, *columns):
+    """SELECT columns FROM the actor's boosts that its outbox lists (of published, public posts)."""
+    return (select(*columns).select_from(Boost).join(Post, Post.id == Boost.post_id)
+            .where(Boost.actor_id == actor.id, Post.state == PUBLISHED, Post.visibility == PUBLIC))
+
+
 def _outbox_rows(actor: Actor, offset: int, limit: int) -> list[tuple[str, int]]:
     """("post" or "boost", id) of one page of the outbox, newest first. Each side is cut to the first
     offset + limit rows in its own index order, so a big outbox's first page reads few rows; the
     database merges the two."""
-    shown = (Post.state == PUBLISHED, Post.visibility == PUBLIC)
-    posts = (select(Post.published_at.label("at"), literal_column("'post'").label("kind"),
-                    Post.id.label("row_id"))
-             .where(Post.actor_id == actor.id, Post.local.is_(True), *shown)
+    posts = (_outbox_posts(actor, Post.published_at.label("at"), literal_column("'post'").label("kind"),
+                           Post.id.label("row_id"))
              .order_by(Post.published_at.desc(), Post.id.desc()).limit(offset + limit).subquery())
-    boosts = (select(Boost.created_at.label("at"), literal_column("'boost'").label("kind"),
-                     Boost.id.label("row_id"))
-              .join(Post, Post.id == Boost.post_id).where(Boost.actor_id == actor.id, *shown)
+    boosts = (_outbox_boosts(actor, Boost.created_at.label("at"), literal_column("'boost'").label("kind"),
+                             Boost.id.label("row_id"))
               .order_by(Boost.created_at.desc(), Boost.id.desc()).limit(offset + limit).subquery())
     both = union_all(select(posts), select(boosts)).subquery()
     return db.session.execute(select(both.c.kind, both.c.row_id)
@@ -151,11 +160,8 @@ def _load_page_rows(rows: list[tuple[str, int]]) -> tuple[dict[int, Post], dict[
 
 def outbox_total(actor: Actor) -> int:
     """Number of public posts and boosts in the outbox."""
-    posts = db.session.scalar(select(func.count()).select_from(Post).where(
-        Post.actor_id == actor.id, Post.local.is_(True), Post.state == PUBLISHED, Post.visibility == PUBLIC))
-    boosts = db.session.scalar(select(func.count()).select_from(Boost).join(Post, Post.id == Boost.post_id)
-                               .where(Boost.actor_id == actor.id, Post.state == PUBLISHED,
-                                      Post.visibility == PUBLIC))
+    posts = db.session.scalar(_outbox_posts(actor, func.count()))
+    boosts = db.session.scalar(_outbox_boosts(actor, func.count()))
     return (posts or 0) + (boosts or 0)
 
 

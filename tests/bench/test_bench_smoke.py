@@ -69,6 +69,6 @@ def test_the_sqlite_soak_runs_and_measures_its_log_and_memory():
     memory = re.search(r"memory \(PSS of the gunicorn processes\): ([\d.]+) MB at the start, ([\d.]+) MB at "
                        r"most, ([\d.]+) MB at the end; (\d+) processes seen", done.stdout)
     assert memory, done.stdout
-    start, most, end, processes = (float(memory.group(n)) for n in range(1, 5))
-    assert 0 < start <= most and 0 < end <= most, done.stdout  # a hub's processes take tens of MB
+    start, _, end, processes = (float(memory.group(n)) for n in range(1, 5))
+    assert start > 20 and end > 20, done.stdout  # four hub processes take tens of MB: PSS was read
     assert processes >= 4, done.stdout  # master, two web workers and the delivery slot

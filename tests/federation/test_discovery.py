@@ -228,8 +228,6 @@ def test_outbox_is_paged_newest_first_with_public_posts_only(client, org, make_u
     assert get(client, "/actors/lao_cso/outbox?page=abc", Accept=AS).status_code == 404
 
 
-
-
 def test_the_outbox_merges_posts_and_boosts_by_time_across_pages(client, org, make_org, make_user):
     own = [_publish(org, make_user, text=f"ຂ່າວ {n}") for n in range(13)]
     other = make_org("other_cso", "ອົງການອື່ນ")
@@ -250,6 +248,7 @@ def test_the_outbox_merges_posts_and_boosts_by_time_across_pages(client, org, ma
     assert [len(page["orderedItems"]) for page in pages] == [20, 5]
     assert items == [(kind, uri) for _, uri, kind in expected]
     assert "next" in pages[0] and "next" not in pages[1]
+
 
 def _statements_of(client, path) -> list[str]:
     seen = []
@@ -274,6 +273,7 @@ def test_an_outbox_page_costs_the_same_few_statements_however_many_items_it_hold
     assert len(full) == len(last) <= 6, full
     # the owner is read once, by handle; the page's posts find it in the session, not in a query
     assert sum("FROM actors" in statement for statement in full) == 1, full
+
 
 def _remote_follower(org, n, state=Follow.ACCEPTED):
     actor = Actor(type="Person", handle=f"f{n}", domain="masto.example", uri=f"https://masto.example/users/f{n}",

@@ -1,6 +1,6 @@
 """SQLAlchemy models only: columns, relationships and tiny properties."""
 
-from hub.models.activity import Delivery, InboxItem, Notification, OutgoingActivity, Report
+from hub.models.activity import Delivery, InboxItem, Notification, OutgoingActivity, PostReach, Report
 from hub.models.actor import (
     APPLICATION,
     GROUP,
@@ -18,5 +18,5 @@ __all__ = [
     "APPLICATION", "GROUP", "ORGANIZATION", "CONTRIBUTOR", "EDITOR", "OWNER", "ROLES",
     "Actor", "AuditEntry", "Block", "Boost", "Delivery", "DomainState", "Follow", "InboxItem",
     "Invitation", "Like", "Media", "Membership", "Mention", "NetworkMember", "Notification",
-    "OutgoingActivity", "Post", "PostRevision", "PostTag", "Report", "SearchTerm", "Tag", "User",
+    "OutgoingActivity", "Post", "PostReach", "PostRevision", "PostTag", "Report", "SearchTerm", "Tag", "User",
 ]

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.extensions import db
@@ -54,6 +54,18 @@ class Delivery(db.Model):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     activity = relationship("OutgoingActivity")
+
+
+class PostReach(db.Model):
+    """The inboxes a post reached whose delivery rows retention has pruned: one compressed list per
+    post instead of a row per inbox, so that the post's Update or Delete still reaches them."""
+
+    __tablename__ = "post_reach"
+
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True)
+    inbox_count: Mapped[int] = mapped_column(Integer, default=0)
+    inboxes: Mapped[bytes] = mapped_column(LargeBinary)  # zlib of the sorted URLs, one per line
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class InboxItem(db.Model):

@@ -229,7 +229,8 @@ def prune_command():
     """Delete federation bookkeeping past its retention now (HUB_KEEP_*_DAYS); the worker does it
     every ten minutes while idle. Prints what went."""
     pruned = retention.prune()
-    click.echo(f"received={pruned.received} deliveries={pruned.deliveries} activities={pruned.activities}")
+    click.echo(f"received={pruned.received} deliveries={pruned.deliveries} activities={pruned.activities} "
+               f"folded={pruned.folded}")
 
 
 COMMANDS = (demo_command, org_group, network_group, user_group, post_command, follow_command,

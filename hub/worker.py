@@ -132,9 +132,10 @@ class Pruning:
             return
         pruned = retention.prune(PRUNE_BUDGET)
         self.last, self.unfinished = time.monotonic(), not pruned.finished
-        if pruned.received or pruned.deliveries or pruned.activities:
-            log.info("pruned %d received activities, %d deliveries and %d sent activities%s",
-                     pruned.received, pruned.deliveries, pruned.activities,
+        if pruned.received or pruned.deliveries or pruned.activities or pruned.folded:
+            log.info("pruned %d received activities, %d deliveries and %d sent activities; folded %d "
+                     "deliveries of live posts into their reach%s",
+                     pruned.received, pruned.deliveries, pruned.activities, pruned.folded,
                      "" if pruned.finished else "; more next time")
 
 

@@ -365,23 +365,3 @@ def mark_inbox_owners_gone(inboxes: list[str]) -> None:
         Actor.domain.is_not(None), Actor.inbox.in_(inboxes),
         or_(Actor.shared_inbox.is_(None), Actor.shared_inbox != Actor.inbox))
         .values(gone=True).execution_options(synchronize_session=False))
-
-
-# --- staff visibility --------------------------------------------------------------------------
-
-def delivery_status(post) -> dict:
-    """Per post: counts of deliveries by state and one row per inbox (host, state, attempts …)."""
-    query = (select(Delivery, OutgoingActivity.type)
-             .join(OutgoingActivity, OutgoingActivity.id == Delivery.activity_id)
-             .where(OutgoingActivity.post_id == post.id)
-             .order_by(OutgoingActivity.id, Delivery.domain, Delivery.id))
-    counts = {QUEUED: 0, DONE: 0, FAILED: 0, GONE: 0}
-    rows = []
-    for delivery, activity_type in db.session.execute(query):
-        counts[delivery.state] = counts.get(delivery.state, 0) + 1
-        rows.append({"activity": activity_type, "inbox": delivery.inbox, "host": delivery.domain,
-                     "state": delivery.state, "attempts": delivery.attempts,
-                     "last_status": delivery.last_status, "last_error": delivery.last_error,
-                     "next_attempt_at": delivery.next_attempt_at if delivery.state == QUEUED else None,
-                     "delivered_at": delivery.delivered_at})
-    return {"counts": counts, "total": len(rows), "rows": rows}

@@ -6,12 +6,10 @@ of mentioned remote actors; pending followers never receive anything, followers-
 included. A Delete also reaches every inbox the Create or an Update went to.
 """
 
-from sqlalchemy import select
-
 from hub import convert
 from hub.extensions import db
-from hub.models import Actor, Delivery, OutgoingActivity, Post
-from hub.services import delivery, urls
+from hub.models import Actor, OutgoingActivity, Post
+from hub.services import delivery, reach, urls
 
 
 def _mentioned_inboxes(post: Post) -> list[str]:
@@ -31,12 +29,6 @@ def post_audience(post: Post) -> list[str]:
     return [*delivery.follower_inboxes(post.actor), *_mentioned_inboxes(post), *_reply_inbox(post)]
 
 
-def _previous_inboxes(post: Post) -> list[str]:
-    return list(db.session.scalars(
-        select(Delivery.inbox).join(OutgoingActivity, OutgoingActivity.id == Delivery.activity_id)
-        .where(OutgoingActivity.post_id == post.id).distinct()))
-
-
 def post_published(post: Post) -> OutgoingActivity:
     """Queue Create{Note} for a newly published post."""
     db.session.flush()
@@ -47,14 +39,14 @@ def post_published(post: Post) -> OutgoingActivity:
 def post_edited(post: Post) -> OutgoingActivity:
     """Queue Update{Note} for an edited published post."""
     db.session.flush()
-    inboxes = [*post_audience(post), *_previous_inboxes(post)]
+    inboxes = [*post_audience(post), *reach.previous_inboxes(post)]
     return delivery.enqueue(convert.update(post, media_url=urls.media_url), post.actor, inboxes, post=post)
 
 
 def post_deleted(post: Post) -> OutgoingActivity:
     """Queue Delete{Tombstone} for a deleted published post."""
     db.session.flush()
-    inboxes = [*post_audience(post), *_previous_inboxes(post)]
+    inboxes = [*post_audience(post), *reach.previous_inboxes(post)]
     return delivery.enqueue(convert.delete(post), post.actor, inboxes, post=post)
 
 

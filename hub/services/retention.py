@@ -13,9 +13,13 @@ at risk would rather not leave behind (minimal data). Pruned, a little at a time
   are not about a post, or about a post deleted before then; then those activities, once no
   delivery of theirs is left.
 
-Kept whatever their age: queued work, and the deliveries of every post not deleted, because a
-Delete of the post must reach every inbox it went to (outbox._previous_inboxes) and staff see
-where it went (delivery.delivery_status).
+- finished deliveries older than HUB_KEEP_DELIVERIES_DAYS of a post not deleted: a Delete of the
+  post must still reach every inbox it went to, so their inboxes are first folded into the post's
+  compressed PostReach (hub.services.reach), which reach.previous_inboxes reads with the rows
+  left; then the post's activities left without deliveries. A deleted post's PostReach goes
+  with its deliveries, its Delete having been queued to every inbox on it.
+
+Kept whatever their age: queued work.
 
 Rows go in batches of BATCH, each its own short transaction, so that on SQLite the web processes'
 inbox writes never wait long for the lock; `prune` stops after its time budget and says whether
@@ -27,13 +31,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import and_, delete, exists, or_, select
 
 from hub.extensions import db
-from hub.models import Delivery, InboxItem, OutgoingActivity, Post
+from hub.models import Delivery, InboxItem, OutgoingActivity, Post, PostReach
 from hub.models.activity import DONE, FAILED, GONE
 from hub.models.base import utcnow
 from hub.models.post import DELETED
+from hub.services import reach
 
 BATCH = 1000  # rows per DELETE: about 15 ms of SQLite's write lock each, measured (bench/README)
 FINISHED_DELIVERIES = (DONE, GONE, FAILED)
@@ -48,6 +53,7 @@ class Pruned:
     received: int = 0
     deliveries: int = 0
     activities: int = 0
+    folded: int = 0  # delivery rows of live posts whose inboxes went into their PostReach
     finished: bool = True
     deadline: float = field(default=float("inf"), repr=False)
 
@@ -73,6 +79,8 @@ def prune(budget: float | None = None, now: datetime | None = None) -> Pruned:
     pruned = Pruned(deadline=time.monotonic() + budget if budget is not None else float("inf"))
     _prune_received(received_before, pruned)
     _prune_sent(deliveries_before, pruned)
+    _fold_reached(deliveries_before, pruned)
+    _prune_reach_of_deleted(deliveries_before, pruned)
     return pruned
 
 
@@ -133,3 +141,67 @@ def _prune_sent(before: datetime, pruned: Pruned) -> None:
         db.session.commit()
         pruned.activities += removed.rowcount or 0
         last_id = activity_ids[-1]
+
+
+def _old_finished(before: datetime):
+    """Deliveries finished and last tried before `before` (to be joined to their activity)."""
+    return and_(Delivery.state.in_(FINISHED_DELIVERIES), Delivery.next_attempt_at < before,
+                OutgoingActivity.created_at < before)
+
+
+def _posts_to_fold(before: datetime, after_id: int):
+    """Posts not deleted (ids above after_id) with old finished deliveries, BATCH at a time."""
+    return (select(OutgoingActivity.post_id)
+            .join(Delivery, Delivery.activity_id == OutgoingActivity.id)
+            .join(Post, Post.id == OutgoingActivity.post_id)
+            .where(OutgoingActivity.post_id > after_id, Post.state != DELETED, _old_finished(before))
+            .group_by(OutgoingActivity.post_id).order_by(OutgoingActivity.post_id).limit(BATCH))
+
+
+def _fold_reached(before: datetime, pruned: Pruned) -> None:
+    """Fold the old finished deliveries of posts still shown into their PostReach."""
+    last_id = 0
+    while not pruned.out_of_time():
+        post_ids = db.session.scalars(_posts_to_fold(before, last_id)).all()
+        db.session.rollback()
+        if not post_ids:
+            return
+        for post_id in post_ids:
+            _fold_post(post_id, before, pruned)
+            if not pruned.finished:
+                return
+        last_id = post_ids[-1]
+
+
+def _fold_post(post_id: int, before: datetime, pruned: Pruned) -> None:
+    """One post: BATCH delivery rows at a time, their inboxes added to its PostReach and the rows
+    deleted in the same transaction; then its old activities left without any delivery."""
+    of_post = (select(Delivery.id, Delivery.inbox)
+               .join(OutgoingActivity, OutgoingActivity.id == Delivery.activity_id)
+               .where(OutgoingActivity.post_id == post_id, _old_finished(before)).limit(BATCH))
+    while not pruned.out_of_time():
+        rows = db.session.execute(of_post).all()
+        if not rows:
+            break
+        reach.add_pruned(post_id, {inbox for _id, inbox in rows})
+        db.session.execute(delete(Delivery).where(Delivery.id.in_([row_id for row_id, _ in rows])),
+                           execution_options=_PLAIN)
+        db.session.commit()
+        pruned.folded += len(rows)
+    if not pruned.finished:
+        return
+    left = exists().where(Delivery.activity_id == OutgoingActivity.id)
+    removed = db.session.execute(delete(OutgoingActivity).where(
+        OutgoingActivity.post_id == post_id, OutgoingActivity.created_at < before, ~left),
+        execution_options=_PLAIN)
+    db.session.commit()
+    pruned.activities += removed.rowcount or 0
+
+
+def _prune_reach_of_deleted(before: datetime, pruned: Pruned) -> None:
+    """The PostReach of posts deleted before `before`: their Delete went to every inbox on it."""
+    if pruned.out_of_time():
+        return
+    deleted = select(Post.id).where(Post.state == DELETED, Post.deleted_at < before)
+    db.session.execute(delete(PostReach).where(PostReach.post_id.in_(deleted)), execution_options=_PLAIN)
+    db.session.commit()

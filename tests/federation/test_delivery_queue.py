@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from hub.extensions import db
-from hub.models import Actor, Delivery, DomainState, Follow, OutgoingActivity, Post
+from hub.models import Actor, Delivery, DomainState, Follow, OutgoingActivity
 from hub.models.base import utcnow
 from hub.services import delivery
 
@@ -181,24 +181,6 @@ def test_domain_health_pauses_growing_and_success_resets(app):
     db.session.commit()
     db.session.refresh(state)
     assert (state.consecutive_failures, state.paused_until) == (0, None)
-
-
-def test_delivery_status_counts_and_rows_for_a_post(org):
-    post = Post(actor_id=org.id, source="x", state="published")
-    db.session.add(post)
-    db.session.flush()
-    delivery.enqueue(activity(org), org, ["https://a.example/inbox", "https://b.example/inbox"], post=post)
-    delivery.enqueue(activity(org, 2), org, ["https://c.example/inbox"])
-    db.session.commit()
-    claimed = {d.id: d for d in delivery.claim_due()}
-    first = min(d.id for d in claimed.values() if d.domain == "a.example")
-    delivery.record_results(claimed, [Outcome(first, "ok", 202)])
-    db.session.commit()
-    status = delivery.delivery_status(post)
-    assert status["total"] == 2
-    assert status["counts"]["done"] == 1 and status["counts"]["queued"] == 1
-    rows = [(r["host"], r["state"]) for r in status["rows"]]
-    assert rows == [("a.example", "done"), ("b.example", "queued")]
 
 
 def test_only_one_worker_may_probe_a_suspect_domain_at_a_time(app):

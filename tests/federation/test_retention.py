@@ -9,10 +9,10 @@ from sqlalchemy import select, update
 
 from hub import worker
 from hub.extensions import db
-from hub.models import Actor, Delivery, Follow, InboxItem, OutgoingActivity, Post
+from hub.models import Actor, Delivery, Follow, InboxItem, OutgoingActivity, Post, PostReach
 from hub.models.activity import DONE, FAILED, QUEUED
 from hub.models.base import utcnow
-from hub.services import delivery, posts, retention
+from hub.services import delivery, posts, reach, retention
 
 DAY = timedelta(days=1)
 
@@ -109,11 +109,88 @@ def test_an_old_post_keeps_its_audience_and_its_delete_still_reaches_a_former_fo
     db.session.commit()
 
     pruned = retention.prune()
-    assert (pruned.deliveries, pruned.activities) == (0, 0)
+    assert (pruned.deliveries, pruned.folded, pruned.activities) == (0, 2, 1)
+    assert remaining(Delivery.id) == [] and activities_of(post) == []
+    assert reach.pruned_inboxes(post.id) == {leaving.inbox, staying.inbox}
     posts.delete(db.session.get(Post, post.id), make_user("owner@cso.la", org=org))
     delete_id = max(activities_of(post))
     assert sorted(db.session.scalars(select(Delivery.inbox).where(Delivery.activity_id == delete_id))) == [
         leaving.inbox, staying.inbox]
+
+
+def test_an_edit_after_folding_reaches_the_old_inboxes_and_the_new_ones(org, make_user):
+    old_reader = remote_follower(org, "old", "old.example")
+    post = posts.publish_as_operator(org, "ກອງທຶນຊ່ວຍເຫຼືອຜູ້ປະສົບໄພ")
+    (create,) = activities_of(post)
+    db.session.execute(update(Delivery).values(state=DONE))
+    age(create, 40)
+    db.session.execute(Follow.__table__.delete())
+    new_reader = remote_follower(org, "new", "new.example")
+    assert retention.prune().folded == 1
+    posts.edit(db.session.get(Post, post.id), make_user("owner@cso.la", org=org), "ກອງທຶນຊ່ວຍເຫຼືອ (ແກ້ໄຂ)")
+    update_id = max(activities_of(post))
+    assert sorted(db.session.scalars(select(Delivery.inbox).where(Delivery.activity_id == update_id))) == [
+        new_reader.inbox, old_reader.inbox]
+
+
+def test_recent_and_unfinished_deliveries_of_a_post_are_not_folded(org):
+    post = Post(actor_id=org.id, source="x", state="published")
+    db.session.add(post)
+    db.session.commit()
+    old = sent(org, 1, 40, (DONE, QUEUED, FAILED), post=post)
+    sent(org, 2, 20, (DONE,), post=post)
+    pruned = retention.prune()
+    assert (pruned.deliveries, pruned.folded, pruned.activities) == (0, 2, 0)
+    assert reach.pruned_inboxes(post.id) == {"https://s1-0.example/inbox", "https://s1-2.example/inbox"}
+    assert remaining(Delivery.inbox) == ["https://s1-1.example/inbox", "https://s2-0.example/inbox"]
+    assert sorted(activities_of(post)) == [old, old + 1]
+    every = [f"https://s{n}.example/inbox" for n in ("1-0", "1-1", "1-2", "2-0")]
+    assert reach.previous_inboxes(post) == every
+
+
+def test_folding_goes_in_batches_and_an_activity_goes_only_once_every_row_is_folded(org, monkeypatch):
+    monkeypatch.setattr(retention, "BATCH", 2)
+    post = Post(actor_id=org.id, source="x", state="published")
+    db.session.add(post)
+    db.session.commit()
+    sent(org, 1, 40, (DONE,) * 5, post=post)
+
+    def out_of_time(pruned):  # the budget runs out after two batches of the fold
+        if pruned.folded < 4:
+            return False
+        pruned.finished = False
+        return True
+
+    monkeypatch.setattr(retention.Pruned, "out_of_time", out_of_time)
+    pruned = retention.prune(budget=60)
+    assert (pruned.folded, pruned.activities, pruned.finished) == (4, 0, False)
+    assert len(reach.pruned_inboxes(post.id)) == 4 and len(activities_of(post)) == 1
+    monkeypatch.undo()
+    pruned = retention.prune()
+    assert (pruned.folded, pruned.activities, pruned.finished) == (1, 1, True)
+    assert reach.pruned_inboxes(post.id) == {f"https://s1-{i}.example/inbox" for i in range(5)}
+    assert db.session.get(PostReach, post.id).inbox_count == 5
+
+
+def test_the_reach_of_a_post_deleted_long_ago_goes_too(org, make_user):
+    remote_follower(org, "reader", "reader.example")
+    user = make_user("owner@cso.la", org=org)
+    post = posts.publish_as_operator(org, "ຂ່າວທີ່ຈະລຶບ")
+    (create,) = activities_of(post)
+    db.session.execute(update(Delivery).values(state=DONE))
+    age(create, 40)
+    assert retention.prune().folded == 1
+    posts.delete(db.session.get(Post, post.id), user)
+    db.session.execute(update(Delivery).values(state=DONE))
+    db.session.commit()
+    assert retention.prune().deliveries == 0 and db.session.get(PostReach, post.id) is not None
+    db.session.execute(update(Post).where(Post.id == post.id).values(deleted_at=utcnow() - 40 * DAY))
+    for activity_id in activities_of(post):
+        age(activity_id, 40)
+    pruned = retention.prune()
+    assert (pruned.deliveries, pruned.activities) == (1, 1)
+    db.session.expire_all()
+    assert db.session.get(PostReach, post.id) is None and remaining(Delivery.id) == []
 
 
 def test_a_post_deleted_long_ago_loses_its_activities_and_deliveries(org, make_user):
@@ -190,7 +267,7 @@ def test_hub_prune_says_what_went(app, org):
     sent(org, 1, 40)
     result = app.test_cli_runner().invoke(args=["prune"])
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "received=1 deliveries=1 activities=1"
+    assert result.output.strip() == "received=1 deliveries=1 activities=1 folded=0"
 
 
 def test_a_pass_cut_short_goes_on_in_the_next_idle_round(app, monkeypatch):

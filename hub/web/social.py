@@ -16,10 +16,10 @@ from hub.services import (
     NotFound,
     PermissionDenied,
     ServiceError,
-    delivery,
     documents,
     notifications,
     orgs,
+    reach,
     social,
 )
 from hub.web import bp
@@ -161,8 +161,8 @@ def social_deliveries(handle: str, post_id: int):
     post = documents.local_post(org.handle, post_id)
     if post is None:
         abort(404)
-    return _render("social/deliveries.html", org=org, post=post, status=delivery.delivery_status(post),
-                           counts=social.counts(post))
+    report = reach.delivery_report(post, request.args.get("page", 1, type=int) or 1)
+    return _render("social/deliveries.html", org=org, post=post, report=report, counts=social.counts(post))
 
 
 @bp.get("/authorize_interaction")

@@ -10,7 +10,8 @@ from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 from web_support import Web, text_of
 
-from hub.services import ServiceError, posts, users
+from hub.extensions import db
+from hub.services import ServiceError, delivery, posts, reach, users
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "hub" / "translations"
@@ -138,13 +139,23 @@ def lao_site(app, make_org, make_user):
     return Web(app, accept_language="lo"), owner, published
 
 
+def _sent_somewhere(post):
+    """A delivery of the post queued, and an older one folded into its reach, for its delivery page."""
+    activity = {"id": f"{post.uri}/activity", "type": "Create", "actor": post.actor.uri}
+    delivery.enqueue(activity, post.actor, ["https://reader.example/inbox"], post=post)
+    reach.add_pruned(post.id, {"https://old-reader.example/inbox"})
+    db.session.commit()
+
+
 def test_main_pages_in_lao_show_no_english(lao_site):
     web, owner, post = lao_site
     anonymous = ["/", "/@lao_cso", f"/@lao_cso/{post.id}", "/tags/ສິດທິມະນຸດ", "/search?q=ມະນຸດ", "/login",
                  "/manage/lao_cso", "/@nobody"]
     staff = ["/manage/lao_cso", "/manage/lao_cso/compose", f"/manage/lao_cso/posts/{post.id}/edit",
              "/manage/lao_cso/drafts", "/manage/lao_cso/review", "/manage/lao_cso/members",
-             "/manage/lao_cso/invitations", "/manage/lao_cso/profile", "/settings", "/admin"]
+             "/manage/lao_cso/invitations", "/manage/lao_cso/profile", "/settings", "/admin",
+             f"/manage/lao_cso/posts/{post.id}/deliveries"]
+    _sent_somewhere(post)
     pages = {url: web.get(url, follow_redirects=True) for url in anonymous}
     web.signed_in_as(owner)
     pages.update({f"staff {url}": web.get(url) for url in staff})
@@ -152,7 +163,7 @@ def test_main_pages_in_lao_show_no_english(lao_site):
                                                                      "visibility": "public", "publish": "1"})
     pages["invitation link"] = web.submit("/manage/lao_cso/invitations", {"role": "editor"})
     english = _english_msgids()
-    data_words = {"lao", "cso", "example", "la", "owner", "writer", "hub", "test", "nobody"}
+    data_words = {"lao", "cso", "example", "la", "owner", "writer", "hub", "test", "nobody", "reader"}
     for name, response in pages.items():
         html = text_of(response)
         assert '<html lang="lo">' in html, name

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from hub import worker
 from hub.extensions import db, login_manager
 from hub.models import Boost, Follow, Like
-from hub.services import inbox, posts, users
+from hub.services import delivery, inbox, posts, reach, users
 
 
 @pytest.fixture
@@ -132,6 +132,25 @@ def test_delivery_status_per_post(web, org, owner, peer):
     worker.run_once()
     page = client.get(f"/manage/lao_cso/posts/{post.id}/deliveries").get_data(as_text=True)
     assert "Delivered: <strong>1</strong>" in page and peer.netloc in page
+
+
+def test_the_delivery_page_goes_a_page_of_servers_at_a_time(web, org, owner, monkeypatch):
+    monkeypatch.setattr(reach, "SERVERS_PER_PAGE", 1)
+    post = posts.create_post(org, owner, "ແຈ້ງການ")
+    activity = {"id": f"{post.uri}/activity", "type": "Create", "actor": org.uri}
+    delivery.enqueue(activity, org, ["https://one.example/inbox", "https://two.example/inbox"], post=post)
+    reach.add_pruned(post.id, {"https://gone-by.example/inbox"})
+    db.session.commit()
+    client = web(owner)
+    first = client.get(f"/manage/lao_cso/posts/{post.id}/deliveries").get_data(as_text=True)
+    assert "one.example" in first and "two.example" not in first and "Servers: 2" in first
+    assert f"/manage/lao_cso/posts/{post.id}/deliveries?page=2" in first and "Previous servers" not in first
+    assert "Inboxes it had reached: 1." in first
+    second = client.get(f"/manage/lao_cso/posts/{post.id}/deliveries?page=2").get_data(as_text=True)
+    assert "two.example" in second and "Previous servers" in second and "More servers" not in second
+    for bad in ("abc", "0", "99"):
+        response = client.get(f"/manage/lao_cso/posts/{post.id}/deliveries?page={bad}")
+        assert response.status_code == 200 and "Page" in response.get_data(as_text=True)
 
 
 def test_authorize_interaction_opens_the_fediverse_page(web, org, owner):

@@ -5,9 +5,11 @@ Each operation changes the database and queues the matching activity in one tran
 """
 
 import uuid
+from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from hub import convert
 from hub.extensions import db
@@ -27,6 +29,32 @@ from hub.services import (
 from hub.services.inbox_follows import send_accept, send_reject
 
 BOOSTABLE = ("public", "unlisted")
+PER_PAGE = 50  # accounts on a page of followers, follow requests or followed accounts
+
+
+@dataclass
+class FollowPage:
+    """One page of follows, newest first: `older` is the `before` of the next page (None: last)."""
+
+    follows: list[Follow]
+    total: int
+    older: int | None
+
+
+def _follow_page(matching, account, before_id: int | None, limit: int | None) -> FollowPage:
+    """The follows `matching` selects, `limit` of them with ids below `before_id`, each with the
+    account on the other side loaded in the same query."""
+    limit = limit or PER_PAGE
+    query = select(Follow).where(*matching).options(joinedload(account)).order_by(Follow.id.desc())
+    if before_id is not None:
+        query = query.where(Follow.id < before_id)
+    follows = list(db.session.scalars(query.limit(limit + 1)))
+    older = follows[limit - 1].id if len(follows) > limit else None
+    return FollowPage(follows[:limit], _count(matching), older)
+
+
+def _count(matching) -> int:
+    return db.session.scalar(select(func.count()).select_from(Follow).where(*matching)) or 0
 
 
 def _allowed(user: User | None, org: Actor, minimum: str = "editor") -> None:
@@ -79,19 +107,26 @@ def unfollow(org: Actor, account: str, *, user: User | None = None) -> None:
     db.session.commit()
 
 
-def following(org: Actor) -> list[Follow]:
-    """Accounts the organisation follows or asked to follow, newest first."""
-    return list(db.session.scalars(select(Follow).where(Follow.follower_id == org.id)
-                                   .order_by(Follow.id.desc())))
+def following(org: Actor, *, before_id: int | None = None, limit: int | None = None) -> FollowPage:
+    """Accounts the organisation follows or asked to follow, newest first, a page at a time."""
+    return _follow_page((Follow.follower_id == org.id,), Follow.target, before_id, limit)
 
 
 # --- our followers -----------------------------------------------------------------------------
 
-def followers(org: Actor, *, user: User | None = None, state: str = Follow.ACCEPTED) -> list[Follow]:
-    """The organisation's followers (owners only) or, with state=pending, its follow requests."""
+def followers(org: Actor, *, user: User | None = None, state: str = Follow.ACCEPTED,
+              before_id: int | None = None, limit: int | None = None) -> FollowPage:
+    """The organisation's followers (owners only) or, with state=pending, its follow requests
+    (editors), newest first, a page at a time."""
     _allowed(user, org, "owner" if state == Follow.ACCEPTED else "editor")
-    return list(db.session.scalars(select(Follow).where(Follow.target_id == org.id, Follow.state == state)
-                                   .order_by(Follow.id.desc())))
+    matching = (Follow.target_id == org.id, Follow.state == state)
+    return _follow_page(matching, Follow.follower, before_id, limit)
+
+
+def follow_request_count(org: Actor, *, user: User | None = None) -> int:
+    """How many follow requests wait for approval (editors)."""
+    _allowed(user, org, "editor")
+    return _count((Follow.target_id == org.id, Follow.state == Follow.PENDING))
 
 
 def _inbound(org: Actor, follow_id: int) -> Follow:

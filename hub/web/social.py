@@ -51,6 +51,11 @@ def _org(handle: str, minimum: str = "contributor"):
     return org
 
 
+def _before() -> int | None:
+    """The `before` of a page of accounts: the id below which it starts (None: the newest)."""
+    return request.args.get("before", type=int)
+
+
 def _back(handle: str, endpoint: str = "web.social_fediverse"):
     target = request.form.get("next") or ""
     if target.startswith("/") and not target.startswith("//"):
@@ -66,7 +71,7 @@ def social_notifications(handle: str):
     items = notifications.for_org(org, limit=100)
     unread = {n.id for n in items if n.read_at is None}
     return _render("social/notifications.html", org=org, items=items, unread=unread,
-                           pending=len(social.followers(org, user=current_user, state=Follow.PENDING))
+                           pending=social.follow_request_count(org, user=current_user)
                            if orgs.has_role(current_user, org, "editor") else 0)
 
 
@@ -85,7 +90,8 @@ def social_follow_requests(handle: str):
     """Follow requests waiting for approval (editors and owners)."""
     org = _org(handle, "editor")
     return _render("social/follow_requests.html", org=org,
-                           requests=social.followers(org, user=current_user, state=Follow.PENDING))
+                           requests=social.followers(org, user=current_user, state=Follow.PENDING,
+                                                     before_id=_before()))
 
 
 @bp.post("/manage/<handle>/follow-requests/<int:follow_id>/<any(approve, reject):decision>")
@@ -110,7 +116,8 @@ def social_follow_request_answer(handle: str, follow_id: int, decision: str):
 def social_followers(handle: str):
     """The organisation's followers: owners only (follower lists are private by default)."""
     org = _org(handle, "owner")
-    return _render("social/followers.html", org=org, followers=social.followers(org, user=current_user))
+    return _render("social/followers.html", org=org,
+                           followers=social.followers(org, user=current_user, before_id=_before()))
 
 
 @bp.post("/manage/<handle>/followers/<int:follow_id>/remove")
@@ -131,7 +138,7 @@ def social_follower_remove(handle: str, follow_id: int):
 def social_fediverse(handle: str):
     """Follow an account, boost or like a post by its address, and see whom the org follows."""
     org = _org(handle)
-    return _render("social/fediverse.html", org=org, following=social.following(org),
+    return _render("social/fediverse.html", org=org, following=social.following(org, before_id=_before()),
                            may_act=orgs.has_role(current_user, org, "editor"),
                            prefill=request.args.get("uri", "")[:2048])
 

@@ -2,14 +2,16 @@
 member: notifications, follow requests, followers (owners only), follow/boost/like by handle or
 URL, and per-post delivery status."""
 
+import re
+
 import pytest
 from flask import g
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from hub import worker
 from hub.extensions import db, login_manager
-from hub.models import Boost, Follow, Like
-from hub.services import delivery, inbox, posts, reach, users
+from hub.models import Actor, Boost, Follow, Like
+from hub.services import delivery, inbox, posts, reach, social, users
 
 
 @pytest.fixture
@@ -151,6 +153,62 @@ def test_the_delivery_page_goes_a_page_of_servers_at_a_time(web, org, owner, mon
     for bad in ("abc", "0", "99"):
         response = client.get(f"/manage/lao_cso/posts/{post.id}/deliveries?page={bad}")
         assert response.status_code == 200 and "Page" in response.get_data(as_text=True)
+
+
+def remote_accounts(org, count, state=Follow.ACCEPTED, *, following=False):
+    """`count` remote accounts following the organisation (or followed by it), oldest first."""
+    for n in range(count):
+        actor = Actor(type="Person", handle=f"reader{n}", domain=f"s{n}.example", name=f"ຜູ້ອ່ານ {n}",
+                      uri=f"https://s{n}.example/users/reader{n}", inbox=f"https://s{n}.example/inbox")
+        db.session.add(actor)
+        db.session.flush()
+        pair = (org.id, actor.id) if following else (actor.id, org.id)
+        db.session.add(Follow(follower_id=pair[0], target_id=pair[1], state=state))
+    db.session.commit()
+
+
+@pytest.mark.parametrize(("url", "state", "following"), [
+    ("/manage/lao_cso/followers", Follow.ACCEPTED, False),
+    ("/manage/lao_cso/follow-requests", Follow.PENDING, False),
+    ("/manage/lao_cso/fediverse", Follow.ACCEPTED, True)])
+def test_lists_of_accounts_go_a_page_at_a_time_newest_first(web, org, owner, monkeypatch, url, state,
+                                                            following):
+    monkeypatch.setattr(social, "PER_PAGE", 2)
+    remote_accounts(org, 3, state, following=following)
+    client = web(owner)
+    first = client.get(url).get_data(as_text=True)
+    assert "@reader2@s2.example" in first and "@reader1@s1.example" in first
+    assert "@reader0@" not in first and "(3)" in first and "Newest" not in first
+    older = re.search(r'href="([^"]*before=\d+)"', first).group(1)
+    second = client.get(older).get_data(as_text=True)
+    assert "@reader0@s0.example" in second and "@reader1@" not in second
+    assert "Newest" in second and "before=" not in second.split("Newest")[1]
+
+
+def _statements_of(call) -> int:
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    db.session.expire_all()  # as in a new request: nothing loaded yet
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        call()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return len(statements)
+
+
+def test_a_page_of_followers_reads_their_accounts_in_the_same_query(org, owner):
+    def read_page(size):
+        page = social.followers(org, user=owner, limit=size)
+        assert len({follow.follower.handle for follow in page.follows}) == size
+
+    remote_accounts(org, 30)
+    assert _statements_of(lambda: read_page(25)) == _statements_of(lambda: read_page(1)) <= 6
+    page = social.followers(org, user=owner, limit=25)
+    assert page.total == 30 and page.older == page.follows[-1].id
 
 
 def test_authorize_interaction_opens_the_fediverse_page(web, org, owner):

@@ -1,6 +1,8 @@
-"""post_reach: the inboxes a post reached, kept compressed once its delivery rows are pruned;
-and on PostgreSQL the foreign key of actors.avatar_id, which 0001 declared with use_alter inside
-create_table, where Alembic never creates it (SQLite has it from CREATE TABLE)
+"""post_reach, and the avatar foreign key on PostgreSQL
+
+post_reach holds the inboxes a post reached, compressed, once retention prunes their delivery
+rows. The foreign key of actors.avatar_id was declared by 0001 with use_alter inside
+create_table, where Alembic never creates it on PostgreSQL (SQLite has it from CREATE TABLE).
 
 Revision ID: 0002
 Revises: 0001

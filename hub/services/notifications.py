@@ -2,6 +2,7 @@
 boosts and likes."""
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
 from hub.extensions import db
 from hub.models import Actor, Notification, Post
@@ -35,8 +36,9 @@ def notify(org: Actor, kind: str, from_actor: Actor | None = None,
 
 
 def for_org(org: Actor, *, limit: int = 50, before_id: int | None = None) -> list[Notification]:
-    """An organisation's notifications, newest first."""
-    query = select(Notification).where(Notification.org_id == org.id)
+    """An organisation's notifications, newest first, with their account and post in the same query."""
+    query = (select(Notification).where(Notification.org_id == org.id)
+             .options(joinedload(Notification.from_actor), joinedload(Notification.post)))
     if before_id:
         query = query.where(Notification.id < before_id)
     return list(db.session.scalars(query.order_by(Notification.id.desc()).limit(limit)))

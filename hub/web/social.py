@@ -34,6 +34,9 @@ ACTIONS = {
 }
 
 
+NOTIFICATIONS_PER_PAGE = 50
+
+
 def _render(template: str, **context) -> str:
     """Render a social page inside the site layout (base.html), or a bare one until it exists."""
     layout = current_app.jinja_env.select_template(["base.html", "social/_fallback.html"])
@@ -68,9 +71,11 @@ def _back(handle: str, endpoint: str = "web.social_fediverse"):
 def social_notifications(handle: str):
     """Followers, follow requests, replies, mentions, boosts and likes, newest first."""
     org = _org(handle)
-    items = notifications.for_org(org, limit=100)
+    items = notifications.for_org(org, limit=NOTIFICATIONS_PER_PAGE + 1, before_id=_before())
+    older = items[NOTIFICATIONS_PER_PAGE - 1].id if len(items) > NOTIFICATIONS_PER_PAGE else None
+    items = items[:NOTIFICATIONS_PER_PAGE]
     unread = {n.id for n in items if n.read_at is None}
-    return _render("social/notifications.html", org=org, items=items, unread=unread,
+    return _render("social/notifications.html", org=org, items=items, unread=unread, page={"older": older},
                            pending=social.follow_request_count(org, user=current_user)
                            if orgs.has_role(current_user, org, "editor") else 0)
 

@@ -155,7 +155,8 @@ def test_main_pages_in_lao_show_no_english(lao_site):
              "/manage/lao_cso/drafts", "/manage/lao_cso/review", "/manage/lao_cso/members",
              "/manage/lao_cso/invitations", "/manage/lao_cso/profile", "/settings", "/admin",
              f"/manage/lao_cso/posts/{post.id}/deliveries", "/manage/lao_cso/followers",
-             "/manage/lao_cso/follow-requests", "/manage/lao_cso/followers?before=99"]
+             "/manage/lao_cso/follow-requests", "/manage/lao_cso/followers?before=99",
+             "/manage/lao_cso/notifications?before=99"]
     _sent_somewhere(post)
     pages = {url: web.get(url, follow_redirects=True) for url in anonymous}
     web.signed_in_as(owner)

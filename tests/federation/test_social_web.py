@@ -11,7 +11,8 @@ from sqlalchemy import event, select
 from hub import worker
 from hub.extensions import db, login_manager
 from hub.models import Actor, Boost, Follow, Like
-from hub.services import delivery, inbox, posts, reach, social, users
+from hub.services import delivery, inbox, notifications, posts, reach, social, users
+from hub.web import social as social_web
 
 
 @pytest.fixture
@@ -209,6 +210,36 @@ def test_a_page_of_followers_reads_their_accounts_in_the_same_query(org, owner):
     assert _statements_of(lambda: read_page(25)) == _statements_of(lambda: read_page(1)) <= 6
     page = social.followers(org, user=owner, limit=25)
     assert page.total == 30 and page.older == page.follows[-1].id
+
+
+def liked_by_readers(org, owner, count):
+    """`count` likes of one post, each from another remote account, each notified."""
+    post = posts.create_post(org, owner, "ຂໍຂອບໃຈທຸກຄົນ")
+    remote_accounts(org, count)
+    for actor in db.session.scalars(select(Actor).where(Actor.domain.is_not(None)).order_by(Actor.id)):
+        notifications.notify(org, notifications.LIKE, actor, post)
+    db.session.commit()
+
+
+def test_notifications_go_a_page_at_a_time(web, org, owner, monkeypatch):
+    monkeypatch.setattr(social_web, "NOTIFICATIONS_PER_PAGE", 2)
+    liked_by_readers(org, owner, 3)
+    client = web(owner)
+    first = client.get("/manage/lao_cso/notifications").get_data(as_text=True)
+    assert "@reader2@" in first and "@reader1@" in first and "@reader0@" not in first
+    older = re.search(r'href="([^"]*before=\d+)"', first).group(1)
+    second = client.get(older).get_data(as_text=True)
+    assert "@reader0@" in second and "@reader1@" not in second and "Newest" in second
+
+
+def test_a_page_of_notifications_reads_accounts_and_posts_in_the_same_query(org, owner):
+    liked_by_readers(org, owner, 20)
+
+    def read_page(size):
+        items = notifications.for_org(org, limit=size)
+        assert len({(item.from_actor.handle, item.post.source) for item in items}) == size
+
+    assert _statements_of(lambda: read_page(20)) == _statements_of(lambda: read_page(1))
 
 
 def test_authorize_interaction_opens_the_fediverse_page(web, org, owner):

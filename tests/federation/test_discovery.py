@@ -4,7 +4,7 @@ notes at their ids (content types, CORS, content negotiation, hidden follower co
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import event
+from statements import statements_of
 
 from hub.extensions import db
 from hub.models import Actor, Follow
@@ -251,17 +251,11 @@ def test_the_outbox_merges_posts_and_boosts_by_time_across_pages(client, org, ma
 
 
 def _statements_of(client, path) -> list[str]:
-    seen = []
+    return statements_of(lambda: _ok(get(client, path, Accept=AS)))
 
-    def record(_conn, _cursor, statement, *_args):
-        seen.append(statement)
 
-    event.listen(db.engine, "before_cursor_execute", record)
-    try:
-        assert get(client, path, Accept=AS).status_code == 200
-    finally:
-        event.remove(db.engine, "before_cursor_execute", record)
-    return seen
+def _ok(response) -> None:
+    assert response.status_code == 200
 
 
 def test_an_outbox_page_costs_the_same_few_statements_however_many_items_it_holds(client, org, make_user):

@@ -6,7 +6,8 @@ import re
 
 import pytest
 from flask import g
-from sqlalchemy import event, select
+from sqlalchemy import select
+from statements import statements_of
 
 from hub import worker
 from hub.extensions import db, login_manager
@@ -187,18 +188,8 @@ def test_lists_of_accounts_go_a_page_at_a_time_newest_first(web, org, owner, mon
 
 
 def _statements_of(call) -> int:
-    statements = []
-
-    def count(*_args):
-        statements.append(1)
-
     db.session.expire_all()  # as in a new request: nothing loaded yet
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
-        call()
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
-    return len(statements)
+    return len(statements_of(call))
 
 
 def test_a_page_of_followers_reads_their_accounts_in_the_same_query(org, owner):

@@ -38,7 +38,7 @@ def feed_url(org: Actor) -> str:
 def atom_feed(org: Actor, icon: str | None = None) -> bytes:
     """The organisation's newest public posts as an Atom document (UTF-8 bytes)."""
     ET.register_namespace("", ATOM_NS)
-    items = posts.public_posts(org, limit=FEED_SIZE)
+    items = posts.public_posts(org, limit=FEED_SIZE, with_tags=True)
     feed = ET.Element(f"{{{ATOM_NS}}}feed", {XML_LANG: org.default_language or "lo"})
     _sub(feed, "id", org.uri)
     _sub(feed, "title", org.name or org.handle)

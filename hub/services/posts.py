@@ -2,6 +2,7 @@
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from hub.extensions import db
 from hub.models import Actor, Mention, Post, PostRevision, PostTag, Tag, User
@@ -161,13 +162,18 @@ def reject(post: Post, user: User, note: str = "") -> Post:
     return post
 
 
+def _editable(post: Post, user: User, role: str | None) -> bool:
+    """Editors and owners may change any post; contributors their own until it is published."""
+    if role is None:
+        return False
+    if orgs.ROLE_RANK[role] >= orgs.ROLE_RANK["editor"]:
+        return True
+    return post.author_user_id == user.id and post.state != PUBLISHED
+
+
 def _require_author_or_editor(post: Post, user: User) -> None:
-    if orgs.has_role(user, post.actor, "editor"):
-        return
-    if orgs.has_role(user, post.actor, "contributor") and post.author_user_id == user.id \
-            and post.state != PUBLISHED:
-        return
-    raise PermissionDenied(_l("You may not change this post."))
+    if not _editable(post, user, orgs.role_of(user, post.actor)):
+        raise PermissionDenied(_l("You may not change this post."))
 
 
 def edit(post: Post, user: User, source: str, *, language: str | None = None, summary: str | None = None,
@@ -237,10 +243,12 @@ def drafts(org: Actor, user: User) -> list[Post]:
 
 
 def public_posts(org: Actor, *, limit: int = 20, before_id: int | None = None,
-                 include_unlisted: bool = False) -> list[Post]:
-    """Published posts anyone may see, newest first."""
+                 include_unlisted: bool = False, with_tags: bool = False) -> list[Post]:
+    """Published posts anyone may see, newest first (with_tags: their tags read in one more query)."""
     visible = ("public", "unlisted") if include_unlisted else ("public",)
     query = select(Post).where(Post.actor_id == org.id, Post.state == PUBLISHED, Post.visibility.in_(visible))
+    if with_tags:
+        query = query.options(selectinload(Post.tags))
     if before_id:
         query = query.where(Post.id < before_id)
     return list(db.session.scalars(query.order_by(Post.id.desc()).limit(limit)))
@@ -248,11 +256,13 @@ def public_posts(org: Actor, *, limit: int = 20, before_id: int | None = None,
 
 def may_edit(post: Post, user: User) -> bool:
     """True when the user may change or delete this post (editors; contributors their unpublished own)."""
-    try:
-        _require_author_or_editor(post, user)
-    except PermissionDenied:
-        return False
-    return True
+    return _editable(post, user, orgs.role_of(user, post.actor))
+
+
+def edit_rule(org: Actor, user: User):
+    """may_edit for a page of the organisation's posts, with the user's role looked up once."""
+    role = orgs.role_of(user, org)
+    return lambda post: post.actor_id == org.id and _editable(post, user, role)
 
 
 def recent_published(org: Actor, *, limit: int = 20, before_id: int | None = None) -> list[Post]:

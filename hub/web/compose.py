@@ -39,7 +39,7 @@ def org_home(handle: str):
     recent = posts.recent_published(org, limit=PAGE, before_id=before)
     return render_template("staff/org_home.html", org=org, recent=recent,
                            drafts=posts.drafts(org, current_user), pending=posts.review_queue(org),
-                           may_edit=lambda p: posts.may_edit(p, current_user),
+                           may_edit=posts.edit_rule(org, current_user),
                            older=recent[-1].id if len(recent) == PAGE else None, delete_form=ConfirmForm())
 
 

@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from statements import statements_of
 from web_support import Web, text_of
 
 from hub.models import Post
@@ -185,3 +186,32 @@ def test_an_editor_publishes_at_once_unless_the_org_wants_review(app, org, staff
     assert 'name="publish"' not in text_of(editor.get("/manage/lao_cso/compose"))
     _write(editor, "ຕ້ອງກວດ", button="publish")
     assert Post.query.order_by(Post.id.desc()).first().state == "pending"
+
+
+def test_the_staff_home_checks_the_role_once_however_many_posts_it_lists(app, org, staff):
+    editor, writer = staff
+    author = users.find_user("editor@example.la")
+    posts.create_post(org, author, "ຂ່າວທຳອິດ")
+    one = len(statements_of(lambda: editor.get("/manage/lao_cso")))
+    for n in range(15):
+        posts.create_post(org, author, f"ຂ່າວ {n}")
+    page = statements_of(lambda: editor.get("/manage/lao_cso"))
+    assert len(page) == one, page
+    assert text_of(editor.get("/manage/lao_cso")).count("/edit") == 16
+    assert "/edit" not in text_of(writer.get("/manage/lao_cso"))  # published: editors only
+
+
+def test_the_edit_rule_of_a_page_agrees_with_may_edit(app, org, staff, make_org):
+    editor, writer = (users.find_user(f"{name}@example.la") for name in ("editor", "writer"))
+    published = posts.create_post(org, editor, "ເຜີຍແຜ່ແລ້ວ")
+    own_draft = posts.create_post(org, writer, "ຮ່າງຂອງຂ້ອຍ", action="draft")
+    their_draft = posts.create_post(org, editor, "ຮ່າງຂອງບັນນາທິການ", action="draft")
+    elsewhere = posts.publish_as_operator(make_org("other", "ອົງການອື່ນ"), "ຂ່າວຂອງອົງການອື່ນ")
+    outsider = users.create_user("outsider@example.la", "correct horse battery")
+    for user in (editor, writer, outsider):
+        rule = posts.edit_rule(org, user)
+        for post in (published, own_draft, their_draft):
+            assert rule(post) == posts.may_edit(post, user), (user.email, post.source)
+    writers_rule = posts.edit_rule(org, writer)
+    assert [writers_rule(p) for p in (published, own_draft, their_draft)] == [False, True, False]
+    assert not posts.edit_rule(org, editor)(elsewhere)  # a post of another organisation

@@ -3,6 +3,7 @@
 from xml.etree import ElementTree as ET
 
 import pytest
+from statements import statements_of
 from web_support import Web, text_of
 
 from hub.services import posts, users
@@ -154,3 +155,14 @@ def test_pages_stay_under_100_kb(app, org, make_user):
     fonts = [web.get(f"/static/fonts/NotoSansLao-{w}.woff2") for w in ("Regular", "Bold")]
     assert len(css.data) < 10_000 and all(f.status_code == 200 and len(f.data) < 20_000 for f in fonts)
     assert "font-display:swap" in text_of(css) and "fonts/NotoSansLao-Regular.woff2" in text_of(css)
+
+
+def test_the_feed_reads_every_entry_s_tags_in_one_query(app, org, editor):
+    posts.create_post(org, editor, "ຂ່າວ #ນ້ຳຖ້ວມ")
+    one = statements_of(lambda: Web(app).get("/@lao_cso/feed.atom"))
+    for n in range(12):
+        posts.create_post(org, editor, f"ຂ່າວ {n} #ນ້ຳຖ້ວມ #ປ່າໄມ້")
+    many = statements_of(lambda: Web(app).get("/@lao_cso/feed.atom"))
+    assert len(many) == len(one), many
+    feed = ET.fromstring(Web(app).get("/@lao_cso/feed.atom").data)
+    assert sum(len(entry.findall(f"{ATOM}category")) for entry in feed.findall(f"{ATOM}entry")) == 25

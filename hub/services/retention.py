@@ -150,11 +150,15 @@ def _old_finished(before: datetime):
 
 
 def _posts_to_fold(before: datetime, after_id: int):
-    """Posts not deleted (ids above after_id) with old finished deliveries, BATCH at a time."""
+    """Posts not deleted (ids above after_id) with old finished deliveries, BATCH at a time.
+    Their activities are scanned, not the deliveries: a post has one row of the first per edit
+    and one of the second per inbox."""
+    old_finished = exists().where(Delivery.activity_id == OutgoingActivity.id,
+                                  Delivery.state.in_(FINISHED_DELIVERIES), Delivery.next_attempt_at < before)
     return (select(OutgoingActivity.post_id)
-            .join(Delivery, Delivery.activity_id == OutgoingActivity.id)
             .join(Post, Post.id == OutgoingActivity.post_id)
-            .where(OutgoingActivity.post_id > after_id, Post.state != DELETED, _old_finished(before))
+            .where(OutgoingActivity.post_id > after_id, OutgoingActivity.created_at < before,
+                   Post.state != DELETED, old_finished)
             .group_by(OutgoingActivity.post_id).order_by(OutgoingActivity.post_id).limit(BATCH))
 
 

@@ -10,10 +10,9 @@ at risk would rather not leave behind (minimal data). Pruned, a little at a time
   activity twice changes nothing (each handler ignores what it knows already) and a captured
   request's signature is refused an hour after its Date;
 - finished deliveries (done, gone, failed) older than HUB_KEEP_DELIVERIES_DAYS of activities that
-  are not about a post, or about a post deleted before then; then those activities, once no
-  delivery of theirs is left.
-
-- finished deliveries older than HUB_KEEP_DELIVERIES_DAYS of a post not deleted: a Delete of the
+  are not about a post, about a remote post (boosts), or about a post deleted before then; then
+  those activities, once no delivery of theirs is left;
+- finished deliveries older than HUB_KEEP_DELIVERIES_DAYS of one of our posts not deleted: a Delete of the
   post must still reach every inbox it went to, so their inboxes are first folded into the post's
   compressed PostReach (hub.services.reach), which reach.previous_inboxes reads with the rows
   left; then the post's activities left without deliveries. A deleted post's PostReach goes
@@ -108,12 +107,14 @@ def _delete_in_batches(old_ids, model, pruned: Pruned) -> int:
 
 
 def _prunable_activities(before: datetime, after_id: int):
-    """Activities (ids above after_id) sent before `before` and not about a post still shown."""
+    """Activities (ids above after_id) sent before `before` and not about a post of ours still
+    shown: boosts of remote posts go too, as the hub never sends an Update or Delete of those."""
     post_gone = exists().where(Post.id == OutgoingActivity.post_id, Post.state == DELETED,
                                Post.deleted_at < before)
+    post_remote = exists().where(Post.id == OutgoingActivity.post_id, Post.local.is_(False))
     return (select(OutgoingActivity.id)
             .where(OutgoingActivity.id > after_id, OutgoingActivity.created_at < before,
-                   or_(OutgoingActivity.post_id.is_(None), post_gone))
+                   or_(OutgoingActivity.post_id.is_(None), post_gone, post_remote))
             .order_by(OutgoingActivity.id).limit(BATCH))
 
 
@@ -150,7 +151,7 @@ def _old_finished(before: datetime):
 
 
 def _posts_to_fold(before: datetime, after_id: int):
-    """Posts not deleted (ids above after_id) with old finished deliveries, BATCH at a time.
+    """Our posts not deleted (ids above after_id) with old finished deliveries, BATCH at a time.
     Their activities are scanned, not the deliveries: a post has one row of the first per edit
     and one of the second per inbox."""
     old_finished = exists().where(Delivery.activity_id == OutgoingActivity.id,
@@ -158,7 +159,7 @@ def _posts_to_fold(before: datetime, after_id: int):
     return (select(OutgoingActivity.post_id)
             .join(Post, Post.id == OutgoingActivity.post_id)
             .where(OutgoingActivity.post_id > after_id, OutgoingActivity.created_at < before,
-                   Post.state != DELETED, old_finished)
+                   Post.local.is_(True), Post.state != DELETED, old_finished)
             .group_by(OutgoingActivity.post_id).order_by(OutgoingActivity.post_id).limit(BATCH))
 
 

@@ -212,6 +212,19 @@ def test_a_post_deleted_long_ago_loses_its_activities_and_deliveries(org, make_u
     assert len(activities_of(db.session.get(Post, new_post.id))) == 2
 
 
+def test_the_boost_of_a_remote_post_goes_whole_without_a_reach(org):
+    author = remote_follower(org, "author", "author.example")
+    remote = Post(actor_id=author.id, uri="https://author.example/notes/1", local=False,
+                  content_html="<p>ຂ່າວ</p>", state="published", published_at=utcnow())
+    db.session.add(remote)
+    db.session.commit()
+    announce = sent(org, 1, 40, (DONE, DONE), post=remote)
+    pruned = retention.prune()
+    assert (pruned.deliveries, pruned.activities, pruned.folded) == (2, 1, 0)
+    assert db.session.get(OutgoingActivity, announce) is None
+    assert db.session.get(PostReach, remote.id) is None
+
+
 def test_a_pass_stops_when_its_budget_is_spent_and_the_next_one_goes_on(app, org, monkeypatch):
     monkeypatch.setattr(retention, "BATCH", 2)
     for n in range(5):

@@ -12,11 +12,11 @@ at risk would rather not leave behind (minimal data). Pruned, a little at a time
 - finished deliveries (done, gone, failed) older than HUB_KEEP_DELIVERIES_DAYS of activities that
   are not about a post, about a remote post (boosts), or about a post deleted before then; then
   those activities, once no delivery of theirs is left;
-- finished deliveries older than HUB_KEEP_DELIVERIES_DAYS of one of our posts not deleted: a Delete of the
-  post must still reach every inbox it went to, so their inboxes are first folded into the post's
-  compressed PostReach (hub.services.reach), which reach.previous_inboxes reads with the rows
-  left; then the post's activities left without deliveries. A deleted post's PostReach goes
-  with its deliveries, its Delete having been queued to every inbox on it.
+- finished deliveries older than HUB_KEEP_DELIVERIES_DAYS of one of our posts not deleted. Its
+  Update or Delete must still reach every inbox it went to, so their inboxes are first folded
+  into the post's compressed PostReach (hub.services.reach), which reach.previous_inboxes reads
+  with the rows left; then the post's activities left without deliveries go. A deleted post's
+  PostReach goes with its deliveries: its Delete was queued to every inbox on it.
 
 Kept whatever their age: queued work.
 

@@ -68,6 +68,17 @@ def remaining(column):
     return sorted(db.session.scalars(select(column)).all())
 
 
+def budget_spent_when(monkeypatch, spent):
+    """Make a pass's budget run out (the pass unfinished) as soon as `spent(pruned)` is true."""
+    def out_of_time(pruned):
+        if not spent(pruned):
+            return False
+        pruned.finished = False
+        return True
+
+    monkeypatch.setattr(retention.Pruned, "out_of_time", out_of_time)
+
+
 @pytest.fixture
 def org(make_org):
     return make_org("lao_cso", "ອົງການທົດລອງ")
@@ -154,14 +165,7 @@ def test_folding_goes_in_batches_and_an_activity_goes_only_once_every_row_is_fol
     db.session.add(post)
     db.session.commit()
     sent(org, 1, 40, (DONE,) * 5, post=post)
-
-    def out_of_time(pruned):  # the budget runs out after two batches of the fold
-        if pruned.folded < 4:
-            return False
-        pruned.finished = False
-        return True
-
-    monkeypatch.setattr(retention.Pruned, "out_of_time", out_of_time)
+    budget_spent_when(monkeypatch, lambda pruned: pruned.folded >= 4)  # after two batches of the fold
     pruned = retention.prune(budget=60)
     assert (pruned.folded, pruned.activities, pruned.finished) == (4, 0, False)
     assert len(reach.pruned_inboxes(post.id)) == 4 and len(activities_of(post)) == 1
@@ -240,14 +244,7 @@ def test_a_pass_stops_when_its_budget_is_spent_and_the_next_one_goes_on(app, org
 def test_no_activity_goes_once_the_budget_ran_out_during_their_deliveries(app, org, monkeypatch):
     monkeypatch.setattr(retention, "BATCH", 2)
     ids = [sent(org, n, 40) for n in range(3)]
-
-    def out_of_time(pruned):  # the budget runs out once the first deliveries have gone
-        if len(remaining(Delivery.id)) == 3:
-            return False
-        pruned.finished = False
-        return True
-
-    monkeypatch.setattr(retention.Pruned, "out_of_time", out_of_time)
+    budget_spent_when(monkeypatch, lambda _pruned: len(remaining(Delivery.id)) < 3)  # once the first went
     pruned = retention.prune(budget=60)
     assert (pruned.deliveries, pruned.activities, pruned.finished) == (2, 0, False)
     assert remaining(OutgoingActivity.id) == ids

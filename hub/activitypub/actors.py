@@ -86,7 +86,8 @@ def instance_actor():
 @bp.get("/actors/<handle>/outbox")
 def outbox(handle: str):
     """Paged OrderedCollection of Create and Announce, newest first."""
-    return _answer(*documents.outbox_document(_actor_or_404(handle), request.args.get("page")))
+    return _answer(*documents.outbox_document(_actor_or_404(handle), request.args.get("page"),
+                                              request.args.get("before")))
 
 
 @bp.get("/actors/<handle>/followers")

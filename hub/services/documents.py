@@ -4,7 +4,11 @@ Each function returns (status, document or None); the blueprint only wraps it in
 Non-public and absent posts get the same 404, deleted ones 410 with a Tombstone.
 """
 
-from sqlalchemy import exists, func, literal_column, select, union_all
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, exists, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import joinedload, selectinload
 
 from hub import convert
@@ -112,28 +116,70 @@ def _outbox_boosts(actor: Actor, *columns):
             .where(Boost.actor_id == actor.id, Post.state == PUBLISHED, Post.visibility == PUBLIC))
 
 
-def _outbox_rows(actor: Actor, offset: int, limit: int) -> list[tuple[str, int]]:
-    """("post" or "boost", id) of one page of the outbox, newest first. Each side is cut to the first
-    offset + limit rows in its own index order, so a big outbox's first page reads few rows; the
-    database merges the two."""
-    posts = (_outbox_posts(actor, Post.published_at.label("at"), literal_column("'post'").label("kind"),
-                           Post.id.label("row_id"))
-             .order_by(Post.published_at.desc(), Post.id.desc()).limit(offset + limit).subquery())
-    boosts = (_outbox_boosts(actor, Boost.created_at.label("at"), literal_column("'boost'").label("kind"),
-                             Boost.id.label("row_id"))
-              .order_by(Boost.created_at.desc(), Boost.id.desc()).limit(offset + limit).subquery())
+@dataclass(frozen=True)
+class OutboxCursor:
+    """Where an outbox page starts: just after this item in the outbox's order (time, id and
+    kind, all descending). Written into the `next` link as `?before=<time>_<p|b><id>`."""
+
+    at: datetime
+    row_id: int
+    kind: str  # "post" or "boost"
+
+    def __str__(self) -> str:
+        return f"{self.at.isoformat()}_{self.kind[0]}{self.row_id}"
+
+    @classmethod
+    def parse(cls, text: str) -> "OutboxCursor | None":
+        """The cursor written as `text`, or None when it is not one."""
+        found = _CURSOR.fullmatch(text or "")
+        if found is None:
+            return None
+        try:
+            at = datetime.fromisoformat(found["at"])
+        except ValueError:
+            return None
+        if at.tzinfo is not None:
+            return None
+        return cls(at, int(found["id"]), "post" if found["kind"] == "p" else "boost")
+
+    def after(self, at, row_id, kind: str):
+        """The condition on one side's rows (all of `kind`) that come after this cursor."""
+        earlier = or_(at < self.at, and_(at == self.at, row_id < self.row_id))
+        if kind < self.kind:  # the same time and id as the cursor's item, but of the kind after it
+            return or_(earlier, and_(at == self.at, row_id == self.row_id))
+        return earlier
+
+
+_CURSOR = re.compile(r"(?P<at>\d{4}-\d\d-\d\dT[\d:.]{8,15})_(?P<kind>[pb])(?P<id>\d{1,18})")
+
+
+def _outbox_rows(actor: Actor, limit: int, offset: int = 0,
+                 before: OutboxCursor | None = None) -> list[tuple[str, int, datetime]]:
+    """(kind, id, time) of one page of the outbox, newest first, from `offset` or after `before`.
+    Each side is cut to the first offset + limit rows in its own index order, so a big outbox's
+    first page reads few rows; the database merges the two."""
+    posts = _outbox_posts(actor, Post.published_at.label("at"), literal_column("'post'").label("kind"),
+                          Post.id.label("row_id"))
+    boosts = _outbox_boosts(actor, Boost.created_at.label("at"), literal_column("'boost'").label("kind"),
+                            Boost.id.label("row_id"))
+    if before is not None:
+        posts = posts.where(before.after(Post.published_at, Post.id, "post"))
+        boosts = boosts.where(before.after(Boost.created_at, Boost.id, "boost"))
+    posts = posts.order_by(Post.published_at.desc(), Post.id.desc()).limit(offset + limit).subquery()
+    boosts = boosts.order_by(Boost.created_at.desc(), Boost.id.desc()).limit(offset + limit).subquery()
     both = union_all(select(posts), select(boosts)).subquery()
-    return db.session.execute(select(both.c.kind, both.c.row_id)
-                              .order_by(both.c.at.desc(), both.c.row_id.desc())
+    return db.session.execute(select(both.c.kind, both.c.row_id, both.c.at)
+                              .order_by(both.c.at.desc(), both.c.row_id.desc(), both.c.kind.desc())
                               .offset(offset).limit(limit)).all()
 
 
-def outbox_items(actor: Actor, offset: int, limit: int) -> list[dict]:
-    """Create (public posts) and Announce (boosts) activities, newest first."""
-    rows = _outbox_rows(actor, offset, limit)
+def outbox_items(actor: Actor, limit: int, offset: int = 0,
+                 before: OutboxCursor | None = None) -> tuple[list[dict], list[OutboxCursor]]:
+    """Create (public posts) and Announce (boosts) activities, newest first, and each one's cursor."""
+    rows = _outbox_rows(actor, limit, offset, before)
     page_posts, page_boosts = _load_page_rows(rows)
     items = []
-    for kind, row_id in rows:
+    for kind, row_id, _at in rows:
         if kind == "post":
             items.append(convert.create(page_posts[row_id], media_url=urls.media_url))
         else:
@@ -141,14 +187,14 @@ def outbox_items(actor: Actor, offset: int, limit: int) -> list[dict]:
             items.append(convert.announce(boost, post_uri=boost.post.uri, author_uri=boost.post.actor.uri))
     for item in items:
         item.pop("@context", None)
-    return items
+    return items, [OutboxCursor(at, row_id, kind) for kind, row_id, at in rows]
 
 
-def _load_page_rows(rows: list[tuple[str, int]]) -> tuple[dict[int, Post], dict[int, Boost]]:
+def _load_page_rows(rows: list[tuple[str, int, datetime]]) -> tuple[dict[int, Post], dict[int, Boost]]:
     """The page's posts (with tags, mentions, media) and boosts in a few queries, not one per item.
     The posts are the outbox owner's, already in the session: `post.actor` is found there, not joined."""
-    post_ids = [row_id for kind, row_id in rows if kind == "post"]
-    boost_ids = [row_id for kind, row_id in rows if kind == "boost"]
+    post_ids = [row_id for kind, row_id, _at in rows if kind == "post"]
+    boost_ids = [row_id for kind, row_id, _at in rows if kind == "boost"]
     posts = db.session.scalars(select(Post).where(Post.id.in_(post_ids)).options(
         selectinload(Post.attachments),
         selectinload(Post.tags).joinedload(PostTag.tag),
@@ -165,18 +211,27 @@ def outbox_total(actor: Actor) -> int:
     return (posts or 0) + (boosts or 0)
 
 
-def outbox_document(actor: Actor, page=None) -> tuple[int, dict | None]:
-    """The paged outbox: the collection with `first`, or one page (?page=N)."""
+def outbox_document(actor: Actor, page=None, before=None) -> tuple[int, dict | None]:
+    """The paged outbox: the collection with `first`, or one page: ?page=N counted from the newest
+    item, or ?before=<cursor> after a given item, which `next` links use, so that a post published
+    between two fetches does not make the next page repeat an item."""
     uri = actor.outbox
-    if page is None:
+    if page is None and before is None:
         return 200, convert.ordered_collection(uri, outbox_total(actor), first=f"{uri}?page=1")
-    number = _page_number(page)
-    if number is None:
-        return 404, None
-    items = outbox_items(actor, (number - 1) * PAGE_SIZE, PAGE_SIZE + 1)
-    next_uri = f"{uri}?page={number + 1}" if len(items) > PAGE_SIZE else None
-    prev_uri = f"{uri}?page={number - 1}" if number > 1 else None
-    return 200, convert.collection_page(f"{uri}?page={number}", uri, items[:PAGE_SIZE], next_uri=next_uri,
+    if before is not None:
+        cursor = OutboxCursor.parse(before)
+        if cursor is None:
+            return 404, None
+        items, cursors = outbox_items(actor, PAGE_SIZE + 1, before=cursor)
+        page_uri, prev_uri = f"{uri}?before={cursor}", None
+    else:
+        number = _page_number(page)
+        if number is None:
+            return 404, None
+        items, cursors = outbox_items(actor, PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE)
+        page_uri, prev_uri = f"{uri}?page={number}", f"{uri}?page={number - 1}" if number > 1 else None
+    next_uri = f"{uri}?before={cursors[PAGE_SIZE - 1]}" if len(items) > PAGE_SIZE else None
+    return 200, convert.collection_page(page_uri, uri, items[:PAGE_SIZE], next_uri=next_uri,
                                         prev_uri=prev_uri)
 
 

@@ -8,7 +8,7 @@ from statements import statements_of
 
 from hub.extensions import db
 from hub.models import Actor, Follow
-from hub.services import orgs, posts, social, users
+from hub.services import documents, orgs, posts, social, users
 
 AS = "application/activity+json"
 HUB = "http://hub.test"
@@ -250,6 +250,54 @@ def test_the_outbox_merges_posts_and_boosts_by_time_across_pages(client, org, ma
     assert "next" in pages[0] and "next" not in pages[1]
 
 
+def _outbox_page(client, url) -> dict:
+    return get(client, url.removeprefix(HUB), Accept=AS).get_json(force=True)
+
+
+def _ids(page) -> list[str]:
+    return [item["object"]["id"] if item["type"] == "Create" else item["id"] for item in page["orderedItems"]]
+
+
+def test_a_post_published_between_two_fetches_repeats_nothing_on_the_next_page(client, org, make_user):
+    made = [_publish(org, make_user, text=f"ຂ່າວ {n}") for n in range(25)]
+    first = _outbox_page(client, "/actors/lao_cso/outbox?page=1")
+    _publish(org, make_user, text="ຂ່າວດ່ວນ")  # the newest now, in front of the first page
+    second = _outbox_page(client, first["next"])
+    assert _ids(first) == [p.uri for p in made[:4:-1]]
+    assert _ids(second) == [p.uri for p in made[4::-1]]  # the five oldest, none of the first page
+    assert "next" not in second and second["id"] == first["next"]
+
+
+def test_outbox_cursors_walk_through_equal_times_without_a_gap_or_a_repeat(client, org, make_org, make_user,
+                                                                           monkeypatch):
+    own = [_publish(org, make_user, text=f"ຂ່າວ {n}") for n in range(4)]
+    other = make_org("other_cso", "ອົງການອື່ນ")
+    writer = make_user("staff@example.org", org=other)
+    boosts = [social.boost(org, posts.create_post(other, writer, f"ເລື່ອງ {n}").uri) for n in range(4)]
+    same = datetime(2026, 1, 1, 8, 30)
+    for post in own:
+        post.published_at = same
+    for boost in boosts:
+        boost.created_at = same
+    db.session.commit()
+    whole = _ids({"orderedItems": documents.outbox_items(org, 20)[0]})  # not through the public cache
+    assert len(whole) == 8
+    monkeypatch.setattr(documents, "PAGE_SIZE", 3)
+    walked, page = [], _outbox_page(client, "/actors/lao_cso/outbox?page=1")
+    while True:
+        walked += _ids(page)
+        if "next" not in page:
+            break
+        page = _outbox_page(client, page["next"])
+    assert walked == whole
+
+
+@pytest.mark.parametrize("cursor", ["abc", "2026-13-01T00:00:00_p1", "2026-01-01T00:00:00_x1",
+                                    "2026-01-01T00:00:00+07:00_p1", "2026-01-01T00:00:00_p", ""])
+def test_a_malformed_outbox_cursor_is_not_found(client, org, cursor):
+    assert get(client, f"/actors/lao_cso/outbox?before={cursor}", Accept=AS).status_code == 404
+
+
 def _statements_of(client, path) -> list[str]:
     return statements_of(lambda: _ok(get(client, path, Accept=AS)))
 
@@ -263,6 +311,8 @@ def test_an_outbox_page_costs_the_same_few_statements_however_many_items_it_hold
         _publish(org, make_user, text=f"ຂ່າວ {n} #ນ້ຳຖ້ວມ")
     full = _statements_of(client, "/actors/lao_cso/outbox?page=1")  # 20 items
     last = _statements_of(client, "/actors/lao_cso/outbox?page=2")  # 1 item
+    after = _outbox_page(client, "/actors/lao_cso/outbox?page=1")["next"].removeprefix(HUB)
+    assert len(_statements_of(client, after)) == len(full)  # the same page by its cursor
     # the actor, the page's ids, its posts, their media, tags and mentions: none per item
     assert len(full) == len(last) <= 6, full
     # the owner is read once, by handle; the page's posts find it in the session, not in a query

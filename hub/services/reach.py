@@ -39,7 +39,8 @@ def pruned_inboxes(post_id: int) -> set[str]:
 
 def add_pruned(post_id: int, inboxes: set[str]) -> None:
     """Fold these inboxes into the post's pruned list (the caller deletes their rows and commits)."""
-    reach = db.session.get(PostReach, post_id)
+    reach = db.session.scalar(select(PostReach).where(PostReach.post_id == post_id)
+                              .execution_options(populate_existing=True))  # as committed, not as cached
     if reach is None:
         reach = PostReach(post_id=post_id, inboxes=encode(set()))
         db.session.add(reach)

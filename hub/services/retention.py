@@ -185,8 +185,12 @@ def _fold_post(post_id: int, before: datetime, pruned: Pruned) -> None:
                .join(OutgoingActivity, OutgoingActivity.id == Delivery.activity_id)
                .where(OutgoingActivity.post_id == post_id, _old_finished(before)).limit(BATCH))
     while not pruned.out_of_time():
+        if not _lock_post(post_id):  # another worker is folding it (two would lose each other's inboxes)
+            db.session.rollback()
+            return
         rows = db.session.execute(of_post).all()
         if not rows:
+            db.session.rollback()
             break
         reach.add_pruned(post_id, {inbox for _id, inbox in rows})
         db.session.execute(delete(Delivery).where(Delivery.id.in_([row_id for row_id, _ in rows])),
@@ -201,6 +205,14 @@ def _fold_post(post_id: int, before: datetime, pruned: Pruned) -> None:
         execution_options=_PLAIN)
     db.session.commit()
     pruned.activities += removed.rowcount or 0
+
+
+def _lock_post(post_id: int) -> bool:
+    """Lock the post's row until the transaction ends, unless another transaction holds it (then
+    False). On PostgreSQL only: FOR NO KEY UPDATE, so that inserting an activity that refers to the
+    post does not wait. SQLite takes one writer at a time anyway, and the hub runs one worker there."""
+    locked = select(Post.id).where(Post.id == post_id).with_for_update(skip_locked=True, key_share=True)
+    return db.session.scalar(locked) is not None
 
 
 def _prune_reach_of_deleted(before: datetime, pruned: Pruned) -> None:

@@ -176,6 +176,23 @@ def test_folding_goes_in_batches_and_an_activity_goes_only_once_every_row_is_fol
     assert db.session.get(PostReach, post.id).inbox_count == 5
 
 
+def test_a_post_another_worker_is_folding_is_left_to_it(app, org):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("row locks: SQLite takes one writer at a time, and the hub runs one worker there")
+    post = Post(actor_id=org.id, source="x", state="published")
+    db.session.add(post)
+    db.session.commit()
+    sent(org, 1, 40, (DONE, DONE), post=post)
+    with db.engine.connect() as other_worker:
+        other_worker.execute(select(Post.id).where(Post.id == post.id).with_for_update(key_share=True))
+        pruned = retention.prune()
+        assert (pruned.folded, pruned.activities) == (0, 0)
+        assert len(remaining(Delivery.id)) == 2 and reach.pruned_inboxes(post.id) == set()
+        other_worker.rollback()
+    assert retention.prune().folded == 2
+    assert len(reach.pruned_inboxes(post.id)) == 2
+
+
 def test_the_reach_of_a_post_deleted_long_ago_goes_too(org, make_user):
     remote_follower(org, "reader", "reader.example")
     user = make_user("owner@cso.la", org=org)

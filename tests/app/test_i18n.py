@@ -141,8 +141,9 @@ def lao_site(app, make_org, make_user):
 
 def _sent_somewhere(post):
     """A delivery of the post queued, and an older one folded into its reach, for its delivery page."""
-    activity = {"id": f"{post.uri}/activity", "type": "Create", "actor": post.actor.uri}
-    delivery.enqueue(activity, post.actor, ["https://reader.example/inbox"], post=post)
+    for kind in ("Create", "Announce", "Undo"):
+        activity = {"id": f"{post.uri}/{kind}", "type": kind, "actor": post.actor.uri}
+        delivery.enqueue(activity, post.actor, ["https://reader.example/inbox"], post=post)
     reach.add_pruned(post.id, {"https://old-reader.example/inbox"})
     db.session.commit()
 

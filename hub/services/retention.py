@@ -128,34 +128,37 @@ def _prune_sent(before: datetime, pruned: Pruned) -> None:
         db.session.rollback()  # nothing written yet: end the read's transaction (PostgreSQL)
         if not activity_ids:
             return
-        old = (select(Delivery.id)
-               .where(Delivery.activity_id.in_(activity_ids), Delivery.state.in_(FINISHED_DELIVERIES),
-                      Delivery.next_attempt_at < before)
-               .limit(BATCH))
-        pruned.deliveries += _delete_in_batches(old, Delivery, pruned)
+        old = select(Delivery.id).where(Delivery.activity_id.in_(activity_ids), _finished_before(before))
+        pruned.deliveries += _delete_in_batches(old.limit(BATCH), Delivery, pruned)
         if not pruned.finished:  # out of time: the activities wait for the next pass
             return
-        left = exists().where(Delivery.activity_id == OutgoingActivity.id)
-        removed = db.session.execute(delete(OutgoingActivity)
-                                     .where(OutgoingActivity.id.in_(activity_ids), ~left),
-                                     execution_options=_PLAIN)
-        db.session.commit()
-        pruned.activities += removed.rowcount or 0
+        _drop_activities_left_empty(pruned, OutgoingActivity.id.in_(activity_ids))
         last_id = activity_ids[-1]
 
 
+def _finished_before(before: datetime):
+    """Deliveries finished (done, gone, failed) and last tried before `before`."""
+    return and_(Delivery.state.in_(FINISHED_DELIVERIES), Delivery.next_attempt_at < before)
+
+
+def _drop_activities_left_empty(pruned: Pruned, *which) -> None:
+    """Delete the activities `which` selects that have no delivery left, in one statement."""
+    left = exists().where(Delivery.activity_id == OutgoingActivity.id)
+    removed = db.session.execute(delete(OutgoingActivity).where(*which, ~left), execution_options=_PLAIN)
+    db.session.commit()
+    pruned.activities += removed.rowcount or 0
+
+
 def _old_finished(before: datetime):
-    """Deliveries finished and last tried before `before` (to be joined to their activity)."""
-    return and_(Delivery.state.in_(FINISHED_DELIVERIES), Delivery.next_attempt_at < before,
-                OutgoingActivity.created_at < before)
+    """Deliveries finished before `before` of activities sent before then (joined to them)."""
+    return and_(_finished_before(before), OutgoingActivity.created_at < before)
 
 
 def _posts_to_fold(before: datetime, after_id: int):
     """Our posts not deleted (ids above after_id) with old finished deliveries, BATCH at a time.
     Their activities are scanned, not the deliveries: a post has one row of the first per edit
     and one of the second per inbox."""
-    old_finished = exists().where(Delivery.activity_id == OutgoingActivity.id,
-                                  Delivery.state.in_(FINISHED_DELIVERIES), Delivery.next_attempt_at < before)
+    old_finished = exists().where(Delivery.activity_id == OutgoingActivity.id, _finished_before(before))
     return (select(OutgoingActivity.post_id)
             .join(Post, Post.id == OutgoingActivity.post_id)
             .where(OutgoingActivity.post_id > after_id, OutgoingActivity.created_at < before,
@@ -199,12 +202,8 @@ def _fold_post(post_id: int, before: datetime, pruned: Pruned) -> None:
         pruned.folded += len(rows)
     if not pruned.finished:
         return
-    left = exists().where(Delivery.activity_id == OutgoingActivity.id)
-    removed = db.session.execute(delete(OutgoingActivity).where(
-        OutgoingActivity.post_id == post_id, OutgoingActivity.created_at < before, ~left),
-        execution_options=_PLAIN)
-    db.session.commit()
-    pruned.activities += removed.rowcount or 0
+    _drop_activities_left_empty(pruned, OutgoingActivity.post_id == post_id,
+                                OutgoingActivity.created_at < before)
 
 
 def _lock_post(post_id: int) -> bool:

@@ -7,6 +7,7 @@ from sqlalchemy.orm import joinedload
 from hub.extensions import db
 from hub.models import Actor, Notification, Post
 from hub.models.base import utcnow
+from hub.services import paging
 
 FOLLOW = "follow"
 FOLLOW_REQUEST = "follow_request"
@@ -35,13 +36,12 @@ def notify(org: Actor, kind: str, from_actor: Actor | None = None,
     return item
 
 
-def for_org(org: Actor, *, limit: int = 50, before_id: int | None = None) -> list[Notification]:
-    """An organisation's notifications, newest first, with their account and post in the same query."""
+def for_org(org: Actor, *, limit: int = 50, before_id: int | None = None) -> paging.Page:
+    """A page of an organisation's notifications, newest first, with their accounts and posts read
+    in the same query."""
     query = (select(Notification).where(Notification.org_id == org.id)
              .options(joinedload(Notification.from_actor), joinedload(Notification.post)))
-    if before_id:
-        query = query.where(Notification.id < before_id)
-    return list(db.session.scalars(query.order_by(Notification.id.desc()).limit(limit)))
+    return paging.newest_first(query, Notification.id, before_id, limit)
 
 
 def unread_count(org: Actor) -> int:

@@ -5,7 +5,6 @@ Each operation changes the database and queues the matching activity in one tran
 """
 
 import uuid
-from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
@@ -23,6 +22,7 @@ from hub.services import (
     delivery,
     notifications,
     orgs,
+    paging,
     remote,
     urls,
 )
@@ -32,25 +32,13 @@ BOOSTABLE = ("public", "unlisted")
 PER_PAGE = 50  # accounts on a page of followers, follow requests or followed accounts
 
 
-@dataclass
-class FollowPage:
-    """One page of follows, newest first: `older` is the `before` of the next page (None: last)."""
-
-    follows: list[Follow]
-    total: int
-    older: int | None
-
-
-def _follow_page(matching, account, before_id: int | None, limit: int | None) -> FollowPage:
-    """The follows `matching` selects, `limit` of them with ids below `before_id`, each with the
-    account on the other side loaded in the same query."""
-    limit = limit or PER_PAGE
-    query = select(Follow).where(*matching).options(joinedload(account)).order_by(Follow.id.desc())
-    if before_id is not None:
-        query = query.where(Follow.id < before_id)
-    follows = list(db.session.scalars(query.limit(limit + 1)))
-    older = follows[limit - 1].id if len(follows) > limit else None
-    return FollowPage(follows[:limit], _count(matching), older)
+def _follow_page(matching, account, before_id: int | None, limit: int | None) -> paging.Page:
+    """The follows `matching` selects, a page of them below `before_id`, each with the account on
+    the other side loaded in the same query, and how many there are in all."""
+    query = select(Follow).where(*matching).options(joinedload(account))
+    page = paging.newest_first(query, Follow.id, before_id, limit or PER_PAGE)
+    page.total = _count(matching)
+    return page
 
 
 def _count(matching) -> int:
@@ -107,7 +95,7 @@ def unfollow(org: Actor, account: str, *, user: User | None = None) -> None:
     db.session.commit()
 
 
-def following(org: Actor, *, before_id: int | None = None, limit: int | None = None) -> FollowPage:
+def following(org: Actor, *, before_id: int | None = None, limit: int | None = None) -> paging.Page:
     """Accounts the organisation follows or asked to follow, newest first, a page at a time."""
     return _follow_page((Follow.follower_id == org.id,), Follow.target, before_id, limit)
 
@@ -115,7 +103,7 @@ def following(org: Actor, *, before_id: int | None = None, limit: int | None = N
 # --- our followers -----------------------------------------------------------------------------
 
 def followers(org: Actor, *, user: User | None = None, state: str = Follow.ACCEPTED,
-              before_id: int | None = None, limit: int | None = None) -> FollowPage:
+              before_id: int | None = None, limit: int | None = None) -> paging.Page:
     """The organisation's followers (owners only) or, with state=pending, its follow requests
     (editors), newest first, a page at a time."""
     _allowed(user, org, "owner" if state == Follow.ACCEPTED else "editor")

@@ -71,11 +71,9 @@ def _back(handle: str, endpoint: str = "web.social_fediverse"):
 def social_notifications(handle: str):
     """Followers, follow requests, replies, mentions, boosts and likes, newest first."""
     org = _org(handle)
-    items = notifications.for_org(org, limit=NOTIFICATIONS_PER_PAGE + 1, before_id=_before())
-    older = items[NOTIFICATIONS_PER_PAGE - 1].id if len(items) > NOTIFICATIONS_PER_PAGE else None
-    items = items[:NOTIFICATIONS_PER_PAGE]
-    unread = {n.id for n in items if n.read_at is None}
-    return _render("social/notifications.html", org=org, items=items, unread=unread, page={"older": older},
+    page = notifications.for_org(org, limit=NOTIFICATIONS_PER_PAGE, before_id=_before())
+    unread = {n.id for n in page.items if n.read_at is None}
+    return _render("social/notifications.html", org=org, items=page.items, unread=unread, page=page,
                            pending=social.follow_request_count(org, user=current_user)
                            if orgs.has_role(current_user, org, "editor") else 0)
 

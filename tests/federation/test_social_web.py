@@ -195,12 +195,12 @@ def _statements_of(call) -> int:
 def test_a_page_of_followers_reads_their_accounts_in_the_same_query(org, owner):
     def read_page(size):
         page = social.followers(org, user=owner, limit=size)
-        assert len({follow.follower.handle for follow in page.follows}) == size
+        assert len({follow.follower.handle for follow in page.items}) == size
 
     remote_accounts(org, 30)
     assert _statements_of(lambda: read_page(25)) == _statements_of(lambda: read_page(1)) <= 6
     page = social.followers(org, user=owner, limit=25)
-    assert page.total == 30 and page.older == page.follows[-1].id
+    assert page.total == 30 and page.older == page.items[-1].id
 
 
 def liked_by_readers(org, owner, count):
@@ -227,7 +227,7 @@ def test_a_page_of_notifications_reads_accounts_and_posts_in_the_same_query(org,
     liked_by_readers(org, owner, 20)
 
     def read_page(size):
-        items = notifications.for_org(org, limit=size)
+        items = notifications.for_org(org, limit=size).items
         assert len({(item.from_actor.handle, item.post.source) for item in items}) == size
 
     assert _statements_of(lambda: read_page(20)) == _statements_of(lambda: read_page(1))

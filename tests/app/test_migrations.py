@@ -27,7 +27,7 @@ def empty_database(kind: str, tmp_path):
         yield url
 
 
-def _differences(app) -> list:
+def _differences() -> list:
     with db.engine.connect() as connection:
         return compare_metadata(MigrationContext.configure(connection), db.metadata)
 
@@ -39,13 +39,13 @@ def test_the_migrations_build_the_models_and_the_newest_goes_down_and_up(kind, t
         with app.app_context():
             try:
                 upgrade()
-                assert _differences(app) == []
+                assert _differences() == []
                 tables = set(sa.inspect(db.engine).get_table_names())
                 assert {"post_reach", "deliveries", "posts"} <= tables
                 downgrade(revision="0001")
                 assert "post_reach" not in sa.inspect(db.engine).get_table_names()
                 upgrade()
-                assert _differences(app) == []
+                assert _differences() == []
             finally:
                 db.session.remove()
                 db.engine.dispose()

@@ -16,6 +16,7 @@ from hub.services import (
     audit,
     orgs,
     outbox,
+    paging,
     search,
     text,
     urls,
@@ -242,16 +243,22 @@ def drafts(org: Actor, user: User) -> list[Post]:
     return list(db.session.scalars(query.order_by(Post.created_at.desc())))
 
 
-def public_posts(org: Actor, *, limit: int = 20, before_id: int | None = None,
-                 include_unlisted: bool = False, with_tags: bool = False) -> list[Post]:
-    """Published posts anyone may see, newest first (with_tags: their tags read in one more query)."""
+def _public_query(org: Actor, include_unlisted: bool):
     visible = ("public", "unlisted") if include_unlisted else ("public",)
-    query = select(Post).where(Post.actor_id == org.id, Post.state == PUBLISHED, Post.visibility.in_(visible))
+    return select(Post).where(Post.actor_id == org.id, Post.state == PUBLISHED, Post.visibility.in_(visible))
+
+
+def public_posts(org: Actor, *, limit: int = 20, with_tags: bool = False) -> list[Post]:
+    """The latest published public posts, newest first (with_tags: their tags read in one more query)."""
+    query = _public_query(org, include_unlisted=False)
     if with_tags:
         query = query.options(selectinload(Post.tags))
-    if before_id:
-        query = query.where(Post.id < before_id)
     return list(db.session.scalars(query.order_by(Post.id.desc()).limit(limit)))
+
+
+def profile_page(org: Actor, *, before_id: int | None = None, limit: int = 20) -> paging.Page:
+    """A page of the posts a profile shows (public and unlisted), newest first."""
+    return paging.newest_first(_public_query(org, include_unlisted=True), Post.id, before_id, limit)
 
 
 def may_edit(post: Post, user: User) -> bool:
@@ -265,12 +272,10 @@ def edit_rule(org: Actor, user: User):
     return lambda post: post.actor_id == org.id and _editable(post, user, role)
 
 
-def recent_published(org: Actor, *, limit: int = 20, before_id: int | None = None) -> list[Post]:
-    """Published posts of every audience, newest first (for staff pages)."""
+def recent_published(org: Actor, *, before_id: int | None = None, limit: int = 20) -> paging.Page:
+    """A page of published posts of every audience, newest first (for staff pages)."""
     query = select(Post).where(Post.actor_id == org.id, Post.state == PUBLISHED)
-    if before_id:
-        query = query.where(Post.id < before_id)
-    return list(db.session.scalars(query.order_by(Post.id.desc()).limit(limit)))
+    return paging.newest_first(query, Post.id, before_id, limit)
 
 
 def tagged(name: str, *, limit: int = 20) -> list[Post]:

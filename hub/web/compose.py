@@ -36,11 +36,11 @@ def org_home(handle: str):
     """The organisation's staff home: what to do next and the latest published posts."""
     org = staff_org(handle)
     before = request.args.get("before", type=int)
-    recent = posts.recent_published(org, limit=PAGE, before_id=before)
-    return render_template("staff/org_home.html", org=org, recent=recent,
+    recent = posts.recent_published(org, before_id=before, limit=PAGE)
+    return render_template("staff/org_home.html", org=org, recent=recent.items,
                            drafts=posts.drafts(org, current_user), pending=posts.review_queue(org),
                            may_edit=posts.edit_rule(org, current_user),
-                           older=recent[-1].id if len(recent) == PAGE else None, delete_form=ConfirmForm())
+                           older=recent.older, delete_form=ConfirmForm())
 
 
 @bp.route("/manage/<handle>/compose", methods=["GET", "POST"])

@@ -46,11 +46,10 @@ def profile(handle: str):
     """An organisation's public profile: avatar, bio, website and its posts, newest first, paged."""
     org = _public_org(handle)
     before = request.args.get("before", type=int)
-    items = posts.public_posts(org, limit=PAGE, before_id=before, include_unlisted=True)
+    page = posts.profile_page(org, before_id=before, limit=PAGE)
     microcache.allow()
-    return render_template("public/profile.html", org=org, posts=items, bios=_bios(org),
-                           acct=org.acct(urls.local_domain()),
-                           older=items[-1].id if len(items) == PAGE else None)
+    return render_template("public/profile.html", org=org, posts=page.items, bios=_bios(org),
+                           acct=org.acct(urls.local_domain()), older=page.older)
 
 
 @bp.get("/@<handle>/<int:post_id>")

@@ -201,6 +201,18 @@ def test_the_staff_home_checks_the_role_once_however_many_posts_it_lists(app, or
     assert "/edit" not in text_of(writer.get("/manage/lao_cso"))  # published: editors only
 
 
+def test_the_staff_home_links_older_posts_only_when_there_are_some(app, org, staff):
+    editor, _ = staff
+    author = users.find_user("editor@example.la")
+    made = [posts.create_post(org, author, f"ຂ່າວເກົ່າ {n}") for n in range(21)]
+    assert "ໂພສເກົ່າກວ່າ" in text_of(editor.get("/manage/lao_cso"))
+    assert "ຂ່າວເກົ່າ 0<" not in text_of(editor.get("/manage/lao_cso"))
+    older = text_of(editor.get(f"/manage/lao_cso?before={made[1].id}"))
+    assert "ຂ່າວເກົ່າ 0<" in older and "ຂ່າວເກົ່າ 1<" not in older and "ໂພສເກົ່າກວ່າ" not in older
+    posts.delete(made[0], author)
+    assert "ໂພສເກົ່າກວ່າ" not in text_of(editor.get("/manage/lao_cso"))  # exactly one page left
+
+
 def test_the_edit_rule_of_a_page_agrees_with_may_edit(app, org, staff, make_org):
     editor, writer = (users.find_user(f"{name}@example.la") for name in ("editor", "writer"))
     published = posts.create_post(org, editor, "ເຜີຍແຜ່ແລ້ວ")

@@ -48,6 +48,17 @@ def test_profile_links_its_feed_and_pages_through_posts(app, org, editor):
     assert "ໂພສທີ 5" in older and "ໂພສທີ 0" in older and "ໂພສທີ 24" not in older
 
 
+def test_the_profile_links_older_posts_only_when_there_are_some(app, org, editor):
+    made = [posts.create_post(org, editor, f"ໂພສເກົ່າ {n}") for n in range(20)]
+    posts.create_post(org, editor, "ສະເພາະຜູ້ຕິດຕາມ", visibility="followers")
+    assert "ໂພສເກົ່າກວ່າ" not in text_of(Web(app).get("/@lao_cso"))  # twenty: exactly one page
+    posts.create_post(org, editor, "ບໍ່ລົງລາຍການ", visibility="unlisted")
+    page = text_of(Web(app).get("/@lao_cso?fresh=1"))
+    assert f'href="/@lao_cso?before={made[1].id}" rel="next">ໂພສເກົ່າກວ່າ' in page
+    older = text_of(Web(app).get(f"/@lao_cso?before={made[1].id}"))
+    assert "ໂພສເກົ່າ 0<" in older and "ໂພສເກົ່າກວ່າ" not in older
+
+
 def test_permalinks_show_only_public_and_unlisted_published_posts(app, org, editor, make_org, make_user):
     public = posts.create_post(org, editor, "ສາທາລະນະ")
     unlisted = posts.create_post(org, editor, "ລິ້ງເທົ່ານັ້ນ", visibility="unlisted")

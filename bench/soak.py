@@ -1,5 +1,5 @@
-"""`python -m bench.soak [--seconds N]`: SQLite's write-ahead log under `make run`'s layout and a
-mixed load, to show that the log file stays bounded while readers never stop.
+"""`python -m bench.soak [--seconds N] [--postgresql]`: `make run`'s layout under a mixed load, to
+show that SQLite's write-ahead log, the database and the processes' memory stay bounded.
 
 One gunicorn with the delivery slot (HUB_WORKER_IN_WEB=1) and the public cache off, so every read
 opens a read transaction; for N seconds at once: wrk reading the outbox and the profile page at 16
@@ -8,15 +8,18 @@ followers on 300 fake servers every 2 s. The log's size is sampled every second.
 can only recycle the log when no reader still needs its start, so constant overlapping readers
 could make it grow without end; this prints how large it gets. The PSS of the gunicorn processes
 (master, web workers, delivery slot) is sampled every 10 s, so that memory growing under load
-shows. Not part of `make bench`, which runs on PostgreSQL by default."""
+shows. `--postgresql` runs the same on a PostgreSQL database of its own (HUB_BENCH_DATABASE_URL
+names the server), sampling the database's size as PostgreSQL counts it; there is no log file to
+watch there. Not part of `make bench`, which runs on PostgreSQL by default."""
 
 import argparse
 import threading
 import time
 
+import sqlalchemy as sa
 from sqlalchemy import func, select
 
-from bench.common import DOMAIN, HubEnv, SinkProcess
+from bench.common import DOMAIN, PG_ADMIN_URL, HubEnv, SinkProcess
 from bench.fanout import free_port
 from bench.httpload import Gunicorn, pss_kb, replay, wrk
 from bench.network import build, publish
@@ -52,6 +55,23 @@ def file_bytes(path):
     return lambda: path.stat().st_size if path.exists() else 0
 
 
+def postgresql_bytes(url: str):
+    """A function giving the PostgreSQL database's size in bytes, on a connection of its own."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+    def measure() -> int:
+        with engine.connect() as conn:
+            return conn.scalar(sa.text("SELECT pg_database_size(current_database())"))
+    return measure
+
+
+def database_bytes(env: HubEnv):
+    """A function giving the size of the hub's database: its file on SQLite."""
+    if env.database.kind == "postgresql":
+        return postgresql_bytes(env.database.url)
+    return file_bytes(env.workdir / "bench.db")
+
+
 class TreeMemory:
     """The summed PSS of a gunicorn's processes, and every pid seen (a replaced worker adds one)."""
 
@@ -72,11 +92,13 @@ def _read_for(web: Gunicorn, seconds: float, results: list) -> None:
                                headers={"Host": DOMAIN, "Accept": accept}))
 
 
-def soak(seconds: int, smoke: bool = False) -> dict:
-    """Run the mixed load for `seconds`; the log's sizes and what the load achieved."""
-    env = HubEnv(admin_url="sqlite")
+def soak(seconds: int, smoke: bool = False, postgresql: bool = False) -> dict:
+    """Run the mixed load for `seconds`; the sizes seen and what the load achieved."""
+    env = HubEnv(admin_url=PG_ADMIN_URL if postgresql else "sqlite")
     sink = web = None
     try:
+        if postgresql and env.database.kind != "postgresql":
+            raise SystemExit(f"--postgresql: no PostgreSQL server answers at {PG_ADMIN_URL}")
         _posts("reader", 20 if smoke else 300)
         signed = env.workdir / "inbox.tsv"
         _signed_requests(signed, _remote_actors(5 if smoke else 20), 500 if smoke else 20_000, 0,
@@ -86,7 +108,8 @@ def soak(seconds: int, smoke: bool = False) -> dict:
         web = Gunicorn("hub.wsgi:app", {**env.env, "HUB_WORKER_IN_WEB": "1", "HUB_PUBLIC_CACHE_SECONDS": "0"},
                        workers=3)
         sizes = Samples(file_bytes(env.workdir / "bench.db-wal"))
-        database = Samples(file_bytes(env.workdir / "bench.db"))
+        size_of_database = database_bytes(env)
+        database = Samples(size_of_database)
         tree = TreeMemory(web)
         memory_at_start, memory = tree(), Samples(tree, every=10)
         reads, inbox = [], {}
@@ -108,7 +131,7 @@ def soak(seconds: int, smoke: bool = False) -> dict:
                 "received_rows": db.session.scalar(select(func.count()).select_from(InboxItem)),
                 "reads": sum(r.requests for r in reads),
                 "read_errors": sum(r.errors + r.non_2xx for r in reads), "inbox": inbox.get("counters", {}),
-                "database_bytes": (env.workdir / "bench.db").stat().st_size}
+                "database_bytes": size_of_database(), "database_kind": env.database.kind}
     finally:
         if web:
             web.stop()
@@ -122,14 +145,18 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
     parser.add_argument("--seconds", type=int, default=300,
                         help="how long the load runs (default 300; under 30, on small data: a smoke run)")
+    parser.add_argument("--postgresql", action="store_true",
+                        help="run on PostgreSQL (HUB_BENCH_DATABASE_URL) instead of SQLite")
     args = parser.parse_args(argv)
-    found = soak(args.seconds, smoke=args.seconds < 30)
+    found = soak(args.seconds, smoke=args.seconds < 30, postgresql=args.postgresql)
     sizes = found["wal_bytes"] or [0]
-    print(f"write-ahead log: largest {max(sizes) / 1e6:.1f} MB, last {sizes[-1] / 1e6:.1f} MB "
-          f"(database {found['database_bytes'] / 1e6:.1f} MB)")
+    print(f"database ({found['database_kind']}): {found['database_bytes'] / 1e6:.1f} MB at the end")
+    if found["database_kind"] == "sqlite":
+        print(f"write-ahead log: largest {max(sizes) / 1e6:.1f} MB, last {sizes[-1] / 1e6:.1f} MB")
     print(f"load: {found['reads']} reads ({found['read_errors']} errors), {found['published']} posts "
           f"fanned out, inbox {found['inbox']}")
-    print("log size every 10 s, MB: " + " ".join(f"{size / 1e6:.1f}" for size in sizes[::10]))
+    if found["database_kind"] == "sqlite":
+        print("log size every 10 s, MB: " + " ".join(f"{size / 1e6:.1f}" for size in sizes[::10]))
     print("database size every 10 s, MB: "
           + " ".join(f"{size / 1e6:.1f}" for size in found["database_sizes"][::10]))
     memory = found["memory_bytes"]

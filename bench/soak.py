@@ -84,6 +84,20 @@ class TreeMemory:
         return sum(pss_kb(pid) for pid in pids) * 1024
 
 
+def largest_tables(kind: str, count: int = 6) -> list[tuple[str, int, str]]:
+    """(name, bytes, what else is known) of the database's largest tables: on PostgreSQL with their
+    indexes and TOAST, and their live and dead rows; on SQLite each table and index apart."""
+    if kind == "postgresql":
+        rows = db.session.execute(sa.text(
+            "SELECT c.relname, pg_total_relation_size(c.oid), s.n_live_tup, s.n_dead_tup "
+            "FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid ORDER BY 2 DESC LIMIT :n"),
+            {"n": count})
+        return [(name, size, f"{live} rows, {dead} dead") for name, size, live, dead in rows]
+    rows = db.session.execute(sa.text(
+        "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC LIMIT :n"), {"n": count})
+    return [(name, size, "") for name, size in rows]
+
+
 def _read_for(web: Gunicorn, seconds: float, results: list) -> None:
     ends = time.monotonic() + seconds
     while (left := ends - time.monotonic()) >= 1:
@@ -131,7 +145,8 @@ def soak(seconds: int, smoke: bool = False, postgresql: bool = False) -> dict:
                 "received_rows": db.session.scalar(select(func.count()).select_from(InboxItem)),
                 "reads": sum(r.requests for r in reads),
                 "read_errors": sum(r.errors + r.non_2xx for r in reads), "inbox": inbox.get("counters", {}),
-                "database_bytes": size_of_database(), "database_kind": env.database.kind}
+                "database_bytes": size_of_database(), "database_kind": env.database.kind,
+                "largest_tables": largest_tables(env.database.kind)}
     finally:
         if web:
             web.stop()
@@ -151,6 +166,8 @@ def main(argv=None) -> None:
     found = soak(args.seconds, smoke=args.seconds < 30, postgresql=args.postgresql)
     sizes = found["wal_bytes"] or [0]
     print(f"database ({found['database_kind']}): {found['database_bytes'] / 1e6:.1f} MB at the end")
+    print("largest at the end: " + "; ".join(f"{name} {size / 1e6:.1f} MB" + (f" ({more})" if more else "")
+                                             for name, size, more in found["largest_tables"]))
     if found["database_kind"] == "sqlite":
         print(f"write-ahead log: largest {max(sizes) / 1e6:.1f} MB, last {sizes[-1] / 1e6:.1f} MB")
     print(f"load: {found['reads']} reads ({found['read_errors']} errors), {found['published']} posts "

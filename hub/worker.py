@@ -27,6 +27,7 @@ ROUND_SECONDS = 5.0  # how long deliveries may keep the worker before inbox item
 PRUNE_SECONDS = 600.0  # how often old bookkeeping is pruned (hub.services.retention), when idle
 PRUNE_AT_LATEST = 3600.0  # … or, for a worker that is never idle, in a busy round after this long
 PRUNE_BUDGET = 0.5  # seconds one pruning pass may take: new work waits at most that long
+PRUNE_BUSY_SHARE = 0.05  # at most this share of a never-idle worker's time goes to a backlog
 
 
 class Lease:
@@ -118,7 +119,10 @@ class Pruning:
     """When the loop prunes: as it starts; then in a round with nothing to do, every PRUNE_SECONDS
     and as long as the last pass ran out of its PRUNE_BUDGET (a backlog, e.g. the first pass on a
     hub that kept everything), so that a fan-out is not held up; and after PRUNE_AT_LATEST whatever
-    the round."""
+    the round. A worker that is never idle (a steady stream of inbox activities) goes on with a
+    backlog in busy rounds too, spaced so that it takes at most PRUNE_BUSY_SHARE of its time:
+    otherwise what became old faster than one pass an hour removes would pile up for as long as
+    the load lasts."""
 
     def __init__(self):
         self.last = float("-inf")
@@ -127,7 +131,9 @@ class Pruning:
     def run_if_due(self, idle: bool) -> None:
         """Prune for at most PRUNE_BUDGET seconds if it is time."""
         waited = time.monotonic() - self.last
-        due = waited >= PRUNE_AT_LATEST or (idle and (self.unfinished or waited >= PRUNE_SECONDS))
+        when_idle = idle and (self.unfinished or waited >= PRUNE_SECONDS)
+        catching_up = self.unfinished and waited >= PRUNE_BUDGET / PRUNE_BUSY_SHARE
+        due = when_idle or catching_up or waited >= PRUNE_AT_LATEST
         if not due:
             return
         pruned = retention.prune(PRUNE_BUDGET)

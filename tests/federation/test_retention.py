@@ -307,3 +307,23 @@ def test_a_pass_cut_short_goes_on_in_the_next_idle_round(app, monkeypatch):
     assert remaining(InboxItem.activity_uri) == ["https://x.example/backlog"]
     pruning.run_if_due(idle=True)
     assert remaining(InboxItem.activity_uri) == []
+
+
+def test_a_busy_worker_goes_on_with_a_backlog_at_a_small_share_of_its_time(app, monkeypatch):
+    received("https://x.example/backlog", DONE, 10)
+    pruning = worker.Pruning()
+    monkeypatch.setattr(worker, "PRUNE_BUDGET", 0)
+    pruning.run_if_due(idle=False)  # as it starts, cut short: a backlog
+    monkeypatch.setattr(worker, "PRUNE_BUDGET", 5)
+    gap = worker.PRUNE_BUDGET / worker.PRUNE_BUSY_SHARE
+    assert gap < worker.PRUNE_SECONDS
+    pruning.last -= gap - 1
+    pruning.run_if_due(idle=False)
+    assert remaining(InboxItem.activity_uri) == ["https://x.example/backlog"]
+    pruning.last -= 2
+    pruning.run_if_due(idle=False)
+    assert remaining(InboxItem.activity_uri) == []
+    received("https://x.example/later", DONE, 10)
+    pruning.last -= gap + 1
+    pruning.run_if_due(idle=False)  # the last pass finished: a busy worker waits for PRUNE_AT_LATEST
+    assert remaining(InboxItem.activity_uri) == ["https://x.example/later"]

@@ -98,6 +98,13 @@ def largest_tables(kind: str, count: int = 6) -> list[tuple[str, int, str]]:
     return [(name, size, "") for name, size in rows]
 
 
+def _vacuum(kind: str) -> str:
+    """Whether PostgreSQL's autovacuum runs: without it the space of pruned rows is never reused."""
+    if kind != "postgresql":
+        return ""
+    return f", autovacuum {db.session.scalar(sa.text('SHOW autovacuum'))}"
+
+
 def _read_for(web: Gunicorn, seconds: float, results: list) -> None:
     ends = time.monotonic() + seconds
     while (left := ends - time.monotonic()) >= 1:
@@ -146,7 +153,7 @@ def soak(seconds: int, smoke: bool = False, postgresql: bool = False) -> dict:
                 "reads": sum(r.requests for r in reads),
                 "read_errors": sum(r.errors + r.non_2xx for r in reads), "inbox": inbox.get("counters", {}),
                 "database_bytes": size_of_database(), "database_kind": env.database.kind,
-                "largest_tables": largest_tables(env.database.kind)}
+                "largest_tables": largest_tables(env.database.kind), "vacuum": _vacuum(env.database.kind)}
     finally:
         if web:
             web.stop()
@@ -165,7 +172,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     found = soak(args.seconds, smoke=args.seconds < 30, postgresql=args.postgresql)
     sizes = found["wal_bytes"] or [0]
-    print(f"database ({found['database_kind']}): {found['database_bytes'] / 1e6:.1f} MB at the end")
+    kind = found["database_kind"] + found["vacuum"]
+    print(f"database ({kind}): {found['database_bytes'] / 1e6:.1f} MB at the end")
     print("largest at the end: " + "; ".join(f"{name} {size / 1e6:.1f} MB" + (f" ({more})" if more else "")
                                              for name, size, more in found["largest_tables"]))
     if found["database_kind"] == "sqlite":

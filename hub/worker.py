@@ -24,10 +24,9 @@ FEW_ITEMS = INBOX_BATCH // 4
 GATHER_SECONDS = 0.05  # after a round with few inbox items, let a trickle gather into a batch
 ORPHAN_CHECK_SECONDS = 5.0
 ROUND_SECONDS = 5.0  # how long deliveries may keep the worker before inbox items get a turn
-PRUNE_SECONDS = 600.0  # how often old bookkeeping is pruned (hub.services.retention), when idle
-PRUNE_AT_LATEST = 3600.0  # … or, for a worker that is never idle, in a busy round after this long
+PRUNE_SECONDS = 600.0  # how often old bookkeeping is pruned (hub.services.retention)
 PRUNE_BUDGET = 0.5  # seconds one pruning pass may take: new work waits at most that long
-PRUNE_BUSY_SHARE = 0.05  # at most this share of a never-idle worker's time goes to a backlog
+PRUNE_BUSY_SHARE = 0.05  # at most this share of a busy worker's time goes to a backlog
 
 
 class Lease:
@@ -116,13 +115,12 @@ def gathering(deliveries: int, items: int) -> bool:
 
 
 class Pruning:
-    """When the loop prunes: as it starts; then in a round with nothing to do, every PRUNE_SECONDS
-    and as long as the last pass ran out of its PRUNE_BUDGET (a backlog, e.g. the first pass on a
-    hub that kept everything), so that a fan-out is not held up; and after PRUNE_AT_LATEST whatever
-    the round. A worker that is never idle (a steady stream of inbox activities) goes on with a
-    backlog in busy rounds too, spaced so that it takes at most PRUNE_BUSY_SHARE of its time:
-    otherwise what became old faster than one pass an hour removes would pile up for as long as
-    the load lasts."""
+    """When the loop prunes: as it starts, then every PRUNE_SECONDS, each pass for at most
+    PRUNE_BUDGET. A pass that ran out of time (a backlog: the first pass on a hub that kept
+    everything, or more grown old than one pass removes) goes on in the next round with nothing to
+    do, and in busy rounds at most PRUNE_BUSY_SHARE of the worker's time, so that a fan-out is
+    barely held up and a worker that is never idle (a steady stream of inbox activities) still
+    keeps up."""
 
     def __init__(self):
         self.last = float("-inf")
@@ -131,10 +129,8 @@ class Pruning:
     def run_if_due(self, idle: bool) -> None:
         """Prune for at most PRUNE_BUDGET seconds if it is time."""
         waited = time.monotonic() - self.last
-        when_idle = idle and (self.unfinished or waited >= PRUNE_SECONDS)
-        catching_up = self.unfinished and waited >= PRUNE_BUDGET / PRUNE_BUSY_SHARE
-        due = when_idle or catching_up or waited >= PRUNE_AT_LATEST
-        if not due:
+        catching_up = self.unfinished and (idle or waited >= PRUNE_BUDGET / PRUNE_BUSY_SHARE)
+        if not catching_up and waited < PRUNE_SECONDS:
             return
         pruned = retention.prune(PRUNE_BUDGET)
         self.last, self.unfinished = time.monotonic(), not pruned.finished

@@ -271,21 +271,24 @@ def test_no_activity_goes_once_the_budget_ran_out_during_their_deliveries(app, o
     assert remaining(OutgoingActivity.id) == []
 
 
-def test_the_worker_prunes_as_it_starts_then_when_idle_and_when_busy_only_after_an_hour(app):
+def test_the_worker_prunes_as_it_starts_then_every_ten_minutes_idle_or_busy(app):
     received("https://x.example/first", DONE, 10)
     pruning = worker.Pruning()
     pruning.run_if_due(idle=False)
     assert remaining(InboxItem.activity_uri) == []
     received("https://x.example/second", DONE, 10)
     pruning.run_if_due(idle=True)
-    pruning.last -= worker.PRUNE_SECONDS
     pruning.run_if_due(idle=False)
     assert remaining(InboxItem.activity_uri) == ["https://x.example/second"]
-    pruning.run_if_due(idle=True)
+    pruning.last -= worker.PRUNE_SECONDS
+    pruning.run_if_due(idle=False)
     assert remaining(InboxItem.activity_uri) == []
     received("https://x.example/third", DONE, 10)
-    pruning.last -= worker.PRUNE_AT_LATEST
-    pruning.run_if_due(idle=False)
+    pruning.last -= worker.PRUNE_SECONDS - 1
+    pruning.run_if_due(idle=True)
+    assert remaining(InboxItem.activity_uri) == ["https://x.example/third"]
+    pruning.last -= 2
+    pruning.run_if_due(idle=True)
     assert remaining(InboxItem.activity_uri) == []
 
 
@@ -325,5 +328,5 @@ def test_a_busy_worker_goes_on_with_a_backlog_at_a_small_share_of_its_time(app, 
     assert remaining(InboxItem.activity_uri) == []
     received("https://x.example/later", DONE, 10)
     pruning.last -= gap + 1
-    pruning.run_if_due(idle=False)  # the last pass finished: a busy worker waits for PRUNE_AT_LATEST
+    pruning.run_if_due(idle=True)  # the last pass finished: the next waits for PRUNE_SECONDS
     assert remaining(InboxItem.activity_uri) == ["https://x.example/later"]

@@ -176,11 +176,10 @@ def main(argv=None) -> None:
     print(f"database ({kind}): {found['database_bytes'] / 1e6:.1f} MB at the end")
     print("largest at the end: " + "; ".join(f"{name} {size / 1e6:.1f} MB" + (f" ({more})" if more else "")
                                              for name, size, more in found["largest_tables"]))
-    if found["database_kind"] == "sqlite":
-        print(f"write-ahead log: largest {max(sizes) / 1e6:.1f} MB, last {sizes[-1] / 1e6:.1f} MB")
     print(f"load: {found['reads']} reads ({found['read_errors']} errors), {found['published']} posts "
           f"fanned out, inbox {found['inbox']}")
     if found["database_kind"] == "sqlite":
+        print(f"write-ahead log: largest {max(sizes) / 1e6:.1f} MB, last {sizes[-1] / 1e6:.1f} MB")
         print("log size every 10 s, MB: " + " ".join(f"{size / 1e6:.1f}" for size in sizes[::10]))
     print("database size every 10 s, MB: "
           + " ".join(f"{size / 1e6:.1f}" for size in found["database_sizes"][::10]))

@@ -1,4 +1,5 @@
-"""Staff lists shown newest first, a page at a time, each page starting below an id (`?before=`)."""
+"""Lists shown newest first, a page at a time, each page starting below an id (`?before=`): the
+staff lists, notifications and a profile's posts."""
 
 from dataclasses import dataclass
 

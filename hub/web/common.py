@@ -57,6 +57,11 @@ def fail(exc: ServiceError) -> str:
     return str(exc)
 
 
+def before_id() -> int | None:
+    """The `before` of a list's page: the id below which it starts (None: the newest)."""
+    return request.args.get("before", type=int)
+
+
 def safe_next(target: str | None) -> str | None:
     """A same-site path to go back to after signing in, or None (no open redirects)."""
     if not target:

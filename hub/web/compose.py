@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 from hub.models import Actor, Post
 from hub.services import NotFound, PermissionDenied, ServiceError, posts
 from hub.web import bp
-from hub.web.common import fail, staff_org
+from hub.web.common import before_id, fail, staff_org
 from hub.web.forms import ConfirmForm, PostForm
 
 PAGE = 20
@@ -35,8 +35,7 @@ def _after_save(org: Actor, post: Post):
 def org_home(handle: str):
     """The organisation's staff home: what to do next and the latest published posts."""
     org = staff_org(handle)
-    before = request.args.get("before", type=int)
-    recent = posts.recent_published(org, before_id=before, limit=PAGE)
+    recent = posts.recent_published(org, before_id=before_id(), limit=PAGE)
     return render_template("staff/org_home.html", org=org, recent=recent.items,
                            drafts=posts.drafts(org, current_user), pending=posts.review_queue(org),
                            may_edit=posts.edit_rule(org, current_user),

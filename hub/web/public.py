@@ -14,6 +14,7 @@ from hub.models import Actor, Post
 from hub.models.post import DELETED
 from hub.services import NotFound, feeds, media, orgs, posts, search, social, urls
 from hub.web import bp
+from hub.web.common import before_id
 
 PAGE = 20
 
@@ -45,8 +46,7 @@ def home():
 def profile(handle: str):
     """An organisation's public profile: avatar, bio, website and its posts, newest first, paged."""
     org = _public_org(handle)
-    before = request.args.get("before", type=int)
-    page = posts.profile_page(org, before_id=before, limit=PAGE)
+    page = posts.profile_page(org, before_id=before_id(), limit=PAGE)
     microcache.allow()
     return render_template("public/profile.html", org=org, posts=page.items, bios=_bios(org),
                            acct=org.acct(urls.local_domain()), older=page.older)

@@ -23,6 +23,7 @@ from hub.services import (
     social,
 )
 from hub.web import bp
+from hub.web.common import before_id
 
 ACTIONS = {
     "follow": (social.follow, _l("Following requested: it becomes active when the account accepts.")),
@@ -54,11 +55,6 @@ def _org(handle: str, minimum: str = "contributor"):
     return org
 
 
-def _before() -> int | None:
-    """The `before` of a page of accounts: the id below which it starts (None: the newest)."""
-    return request.args.get("before", type=int)
-
-
 def _back(handle: str, endpoint: str = "web.social_fediverse"):
     target = request.form.get("next") or ""
     if target.startswith("/") and not target.startswith("//"):
@@ -71,7 +67,7 @@ def _back(handle: str, endpoint: str = "web.social_fediverse"):
 def social_notifications(handle: str):
     """Followers, follow requests, replies, mentions, boosts and likes, newest first."""
     org = _org(handle)
-    page = notifications.for_org(org, limit=NOTIFICATIONS_PER_PAGE, before_id=_before())
+    page = notifications.for_org(org, limit=NOTIFICATIONS_PER_PAGE, before_id=before_id())
     unread = {n.id for n in page.items if n.read_at is None}
     return _render("social/notifications.html", org=org, items=page.items, unread=unread, page=page,
                            pending=social.follow_request_count(org, user=current_user)
@@ -94,7 +90,7 @@ def social_follow_requests(handle: str):
     org = _org(handle, "editor")
     return _render("social/follow_requests.html", org=org,
                            requests=social.followers(org, user=current_user, state=Follow.PENDING,
-                                                     before_id=_before()))
+                                                     before_id=before_id()))
 
 
 @bp.post("/manage/<handle>/follow-requests/<int:follow_id>/<any(approve, reject):decision>")
@@ -120,7 +116,7 @@ def social_followers(handle: str):
     """The organisation's followers: owners only (follower lists are private by default)."""
     org = _org(handle, "owner")
     return _render("social/followers.html", org=org,
-                           followers=social.followers(org, user=current_user, before_id=_before()))
+                           followers=social.followers(org, user=current_user, before_id=before_id()))
 
 
 @bp.post("/manage/<handle>/followers/<int:follow_id>/remove")
@@ -141,7 +137,7 @@ def social_follower_remove(handle: str, follow_id: int):
 def social_fediverse(handle: str):
     """Follow an account, boost or like a post by its address, and see whom the org follows."""
     org = _org(handle)
-    return _render("social/fediverse.html", org=org, following=social.following(org, before_id=_before()),
+    return _render("social/fediverse.html", org=org, following=social.following(org, before_id=before_id()),
                            may_act=orgs.has_role(current_user, org, "editor"),
                            prefill=request.args.get("uri", "")[:2048])
 

@@ -128,7 +128,8 @@ def soak(seconds: int, smoke: bool = False, postgresql: bool = False) -> dict:
         sink = SinkProcess({address: Behaviour() for address in network.addresses})
         web = Gunicorn("hub.wsgi:app", {**env.env, "HUB_WORKER_IN_WEB": "1", "HUB_PUBLIC_CACHE_SECONDS": "0"},
                        workers=3)
-        sizes = Samples(file_bytes(env.workdir / "bench.db-wal"))
+        sqlite = env.database.kind == "sqlite"
+        log_sizes = Samples(file_bytes(env.workdir / "bench.db-wal")) if sqlite else None
         size_of_database = database_bytes(env)
         database = Samples(size_of_database)
         tree = TreeMemory(web)
@@ -147,7 +148,8 @@ def soak(seconds: int, smoke: bool = False, postgresql: bool = False) -> dict:
         for thread in load:
             thread.join()
         memory_samples = [memory_at_start, *memory.stop(), tree()]
-        return {"wal_bytes": sizes.stop(), "database_sizes": database.stop(), "published": published,
+        return {"wal_bytes": log_sizes.stop() if sqlite else [], "database_sizes": database.stop(),
+                "published": published,
                 "memory_bytes": memory_samples, "processes_seen": len(tree.pids),
                 "received_rows": db.session.scalar(select(func.count()).select_from(InboxItem)),
                 "reads": sum(r.requests for r in reads),
@@ -171,7 +173,6 @@ def main(argv=None) -> None:
                         help="run on PostgreSQL (HUB_BENCH_DATABASE_URL) instead of SQLite")
     args = parser.parse_args(argv)
     found = soak(args.seconds, smoke=args.seconds < 30, postgresql=args.postgresql)
-    sizes = found["wal_bytes"] or [0]
     kind = found["database_kind"] + found["vacuum"]
     print(f"database ({kind}): {found['database_bytes'] / 1e6:.1f} MB at the end")
     print("largest at the end: " + "; ".join(f"{name} {size / 1e6:.1f} MB" + (f" ({more})" if more else "")
@@ -179,6 +180,7 @@ def main(argv=None) -> None:
     print(f"load: {found['reads']} reads ({found['read_errors']} errors), {found['published']} posts "
           f"fanned out, inbox {found['inbox']}")
     if found["database_kind"] == "sqlite":
+        sizes = found["wal_bytes"] or [0]
         print(f"write-ahead log: largest {max(sizes) / 1e6:.1f} MB, last {sizes[-1] / 1e6:.1f} MB")
         print("log size every 10 s, MB: " + " ".join(f"{size / 1e6:.1f}" for size in sizes[::10]))
     print("database size every 10 s, MB: "

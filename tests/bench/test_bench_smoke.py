@@ -57,9 +57,9 @@ def test_the_fan_out_and_the_inbox_run_on_sqlite(tmp_path):
     assert errors["passed"], errors  # every accepted activity stored, no 5xx
 
 
-def _soak(*args: str) -> str:
+def _soak(*args: str, **env: str) -> str:
     done = subprocess.run([sys.executable, "-m", "bench.soak", "--seconds", "4", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     load = re.search(r"load: (\d+) reads \((\d+) errors\), (\d+) posts", done.stdout)
     assert load and int(load.group(1)) > 0 and load.group(2) == "0" and int(load.group(3)) >= 1, done.stdout
@@ -83,9 +83,10 @@ def test_the_sqlite_soak_runs_and_measures_its_log_and_memory():
 
 @pytest.mark.bench
 def test_the_postgresql_soak_measures_the_database_as_postgresql_counts_it():
-    if not os.environ.get("HUB_TEST_DATABASE_URL", "").startswith("postgresql"):
+    server = os.environ.get("HUB_TEST_DATABASE_URL", "")
+    if not server.startswith("postgresql"):
         pytest.skip("HUB_TEST_DATABASE_URL does not name a PostgreSQL server")
-    output = _soak("--postgresql")
+    output = _soak("--postgresql", HUB_BENCH_DATABASE_URL=server)  # the server the suite was given
     size = re.search(r"database \(postgresql, autovacuum (?:on|off)\): ([\d.]+) MB at the end", output)
     assert size and float(size.group(1)) > 5, output  # an empty PostgreSQL database alone is about 7 MB
     assert "write-ahead log" not in output

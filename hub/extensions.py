@@ -8,6 +8,7 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -51,6 +52,24 @@ def own_postgresql_connection(engine: Engine):
     engine loaded it, so a SQLite hub never imports the driver."""
     url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
     return engine.dialect.loaded_dbapi.connect(url, autocommit=True)
+
+
+# SQLite's OperationalErrors that pass: a lock held past the busy timeout, a full or failing disk.
+# Others ("no such table", a syntax error) are mistakes that waiting does not mend.
+SQLITE_PASSING = ("locked", "disk", "unable to open")
+
+
+def database_unavailable(exc: BaseException, engine: Engine | None = None) -> bool:
+    """True when `exc` says the database cannot be reached or used right now (restarted, a dropped
+    connection, refused, out of disk, SQLite locked too long), not that a query was wrong."""
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig
+    dialect = (engine or db.engine).dialect
+    if not isinstance(exc, dialect.loaded_dbapi.OperationalError):  # psycopg's or sqlite3's (PEP 249)
+        return False
+    return dialect.name != "sqlite" or any(word in str(exc) for word in SQLITE_PASSING)
 
 
 class PendingMigrate:

@@ -5,15 +5,21 @@ expiry, and each worker holds an advisory lock on its id for as long as it lives
 worker that was killed are released by the next worker that looks (at start and every few
 seconds) instead of waiting for the expiry. On SQLite run one worker; it releases every claim as
 it starts. SIGTERM or SIGINT lets the batch in flight finish, then the loop exits.
+
+A database that cannot be reached (PostgreSQL restarting, a dropped connection, not up yet, SQLite
+locked too long or out of disk) does not end the loop: the worker lets go of its connections and
+its lease, waits (1 s, doubling up to 30 s, a warning each time) and starts anew, its claims left
+to be released as a dead worker's. Any other error still ends it, for its supervisor to restart.
 """
 
+import contextlib
 import logging
 import secrets
 import signal
 import time
 from collections import Counter
 
-from hub.extensions import db, own_postgresql_connection
+from hub.extensions import database_unavailable, db, own_postgresql_connection
 from hub.services import delivery, inbox, retention
 from hub.services.sender import Sender
 
@@ -27,6 +33,8 @@ ROUND_SECONDS = 5.0  # how long deliveries may keep the worker before inbox item
 PRUNE_SECONDS = 600.0  # how often old bookkeeping is pruned (hub.services.retention)
 PRUNE_BUDGET = 0.5  # seconds one pruning pass may take: new work waits at most that long
 PRUNE_BUSY_SHARE = 0.05  # at most this share of a busy worker's time goes to a backlog
+OUTAGE_FIRST_WAIT = 1.0  # seconds before trying a database that could not be reached again
+OUTAGE_LONGEST_WAIT = 30.0
 
 
 class Lease:
@@ -146,26 +154,96 @@ def _stop(signum, _frame) -> None:
     _State.stopping = True
 
 
+class Outage:
+    """While the database cannot be reached: waits of OUTAGE_FIRST_WAIT seconds, doubling up to
+    OUTAGE_LONGEST_WAIT, one warning each, and a line when it is back."""
+
+    def __init__(self):
+        self.since: float | None = None
+        self.wait = OUTAGE_FIRST_WAIT
+
+    def failed(self, exc: BaseException) -> float:
+        """Note a failure; the seconds to wait before trying again."""
+        if self.since is None:
+            self.since, self.wait = time.monotonic(), OUTAGE_FIRST_WAIT
+        else:
+            self.wait = min(2 * self.wait, OUTAGE_LONGEST_WAIT)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__]
+        log.warning("the database cannot be reached (%s); trying again in %g s", reason[0], self.wait)
+        return self.wait
+
+    def recovered(self, turn_began: float) -> None:
+        """Note a turn, begun at `turn_began` (monotonic), that reached the database."""
+        if self.since is not None:
+            log.warning("the database is reachable again, after %.0f s", turn_began - self.since)
+            self.since = None
+
+
+class Loop:
+    """The worker's turns: deliveries and inbox items, orphaned claims released, pruning when due,
+    a wait when there was nothing to do. `fresh` (at start, and after the database was lost):
+    on SQLite, the only worker releases every claim, all of them left by a process now gone."""
+
+    def __init__(self):
+        self.checked = float("-inf")
+        self.pruning = Pruning()
+        self.fresh = True
+
+    def turn(self) -> None:
+        """One round of work, then a pause fitting what it found."""
+        current = lease()
+        if self.fresh:
+            if current.conn is None:
+                delivery.release_all_claims()
+            self.fresh = False
+        if time.monotonic() - self.checked > ORPHAN_CHECK_SECONDS:
+            delivery.release_orphans()
+            self.checked = time.monotonic()
+        counts, items = run_round()
+        idle = not counts["claimed"] and not items
+        self.pruning.run_if_due(idle)
+        if idle:
+            current.wait(IDLE_SLEEP)
+        elif gathering(counts["claimed"], items):
+            time.sleep(GATHER_SECONDS)  # not woken by NOTIFY: every stored activity sends one
+
+    def lost_database(self) -> None:
+        """Let go of every connection (they are dead or about to be) and of the lease: its advisory
+        lock went with its connection, so this worker's claims are orphans now and it starts anew."""
+        with contextlib.suppress(Exception):  # a dead connection may fail to roll back; it is dropped
+            db.session.remove()
+        db.engine.dispose()
+        if _State.lease is not None:
+            _State.lease.close()
+            _State.lease = None
+        self.checked, self.fresh = float("-inf"), True
+
+
+def _pause(seconds: float) -> None:
+    """Sleep, but stop at once on SIGTERM or SIGINT."""
+    deadline = time.monotonic() + seconds
+    while not _State.stopping and time.monotonic() < deadline:
+        time.sleep(min(0.1, deadline - time.monotonic()))
+
+
 def run_forever() -> None:
-    """Loop over the work, waking on new work (PostgreSQL NOTIFY) or every IDLE_SLEEP."""
+    """Loop over the work, waking on new work (PostgreSQL NOTIFY) or every IDLE_SLEEP; ride out a
+    database that goes away (a restart, a dropped connection) by waiting and starting anew."""
     _State.stopping = False
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    current = lease()
-    if current.conn is None:
-        delivery.release_all_claims()  # SQLite: the only worker, so every claim is a dead one's
-    checked, pruning = 0.0, Pruning()
+    loop, outage = Loop(), Outage()
     try:
         while not _State.stopping:
-            if time.monotonic() - checked > ORPHAN_CHECK_SECONDS:
-                delivery.release_orphans()
-                checked = time.monotonic()
-            counts, items = run_round()
-            idle = not counts["claimed"] and not items
-            pruning.run_if_due(idle)
-            if idle:
-                current.wait(IDLE_SLEEP)
-            elif gathering(counts["claimed"], items):
-                time.sleep(GATHER_SECONDS)  # not woken by NOTIFY: every stored activity sends one
+            began = time.monotonic()
+            try:
+                loop.turn()
+            except Exception as exc:
+                if not database_unavailable(exc):
+                    raise  # a bug: stop loudly, the supervisor starts the worker again
+                loop.lost_database()
+                _pause(outage.failed(exc))
+            else:
+                outage.recovered(began)
     finally:
         _State.stopping = False  # a stop ends this loop, not the process's later run_once() calls
         for signum, handler in previous.items():
@@ -173,5 +251,6 @@ def run_forever() -> None:
         if _State.sender is not None:
             _State.sender.close()
             _State.sender = None
-        current.close()
-        _State.lease = None
+        if _State.lease is not None:
+            _State.lease.close()
+            _State.lease = None

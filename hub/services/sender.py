@@ -54,6 +54,7 @@ class Sender:
         self.unstarted = 0  # rows claimed to be posted whose post has not begun: this worker's backlog
         self.backlog = 1  # claim more once fewer than this many rows wait to be posted
         self.changed: asyncio.Event | None = None
+        self.failure: BaseException | None = None  # the first batch of a drain that failed, and why
 
     def close(self) -> None:
         """Close the event loop."""
@@ -98,7 +99,7 @@ class Sender:
         deadline = time.monotonic() + budget if budget else None
         limit = 2 * setting("HUB_DELIVERY_CONCURRENCY")  # rows claimed and not yet recorded
         self.backlog = max(1, setting("HUB_DELIVERY_BATCH") // 2)
-        self.unrecorded, self.unstarted, self.changed = 0, 0, asyncio.Event()
+        self.unrecorded, self.unstarted, self.changed, self.failure = 0, 0, asyncio.Event(), None
         tasks: set[asyncio.Task] = set()
         async with self._client() as self.client:
             try:
@@ -115,7 +116,9 @@ class Sender:
                         tasks.add(asyncio.create_task(self._send(batch, totals)))
                     for task in [t for t in tasks if t.done()]:
                         tasks.discard(task)
-                        task.result()  # a failure here (the database) stops the worker loudly
+                        task.exception()  # seen; what is raised is the first failure, the cause
+                    if self.failure is not None:
+                        raise self.failure  # the database, as a rule: the worker waits for it or stops
                     if not tasks:
                         return totals
                     self.changed.clear()
@@ -135,6 +138,7 @@ class Sender:
 
     async def _send_alone(self, batch: "Batch", counts: Counter) -> None:
         self.unrecorded, self.unstarted, self.changed = len(batch.rows), 0, asyncio.Event()
+        self.failure = None
         self._count_unstarted(len(batch.jobs))
         async with self._client() as self.client:
             try:
@@ -209,6 +213,10 @@ class Sender:
                 deferred = {i: pauses.get(domain, batch.rows[i].next_attempt_at)
                             for domain in unreachable & held.keys() for i in held.pop(domain)}
                 self._record(batch, results, deferred, totals)
+        except Exception as exc:
+            # batches sharing a session that failed fail after it, for its reason, with errors of their own
+            self.failure = self.failure or exc
+            raise
         finally:
             self.changed.set()
 

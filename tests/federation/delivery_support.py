@@ -1,15 +1,20 @@
 """Shared by the delivery tests: fake peers on loopback, remote followers, publishing."""
 
+import os
 import socket
+import sys
 from datetime import timedelta
+from pathlib import Path
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from bench.sinks import Sink
 from hub.extensions import db
 from hub.models import Actor, Delivery, DomainState, Follow
 from hub.models.base import utcnow
 from hub.services import delivery
+
+HUB = str(Path(sys.executable).parent / "hub")
 
 
 def free_port() -> int:
@@ -68,3 +73,33 @@ def time_passes():
     db.session.execute(update(Delivery).where(Delivery.state == "queued").values(next_attempt_at=past))
     db.session.execute(update(DomainState).values(paused_until=past))
     db.session.commit()
+
+
+def worker_env(app, **extra) -> dict:
+    """The environment of a `hub worker` process on the test's database."""
+    env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+               HUB_DOMAIN=app.config["HUB_DOMAIN"], HUB_SCHEME="http", HUB_SECRET_KEY="test",
+               HUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8", HUB_INSTANCE_DIR=app.config["HUB_INSTANCE_DIR"])
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def spread_followers(org, port, hosts, per_host):
+    """Followers with personal inboxes on 127.0.1.1 … so every one is its own delivery."""
+    addresses = [(f"127.0.1.{n + 1}", port) for n in range(hosts)]
+    for host, _ in addresses:
+        add_followers(org, host, port, count=per_host, shared=False)
+    return addresses
+
+
+def delivery_count(*conditions) -> int:
+    """Delivery rows matching the conditions, as committed now."""
+    db.session.expire_all()
+    count = db.session.scalar(select(func.count()).select_from(Delivery).where(*conditions))
+    db.session.rollback()
+    return count
+
+
+def done_count() -> int:
+    """Deliveries done, as committed now."""
+    return delivery_count(Delivery.state == "done")

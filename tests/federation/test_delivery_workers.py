@@ -1,15 +1,22 @@
 """Several workers and killed workers: no delivery lost, none doubled beyond what was in flight."""
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 from collections import Counter
-from pathlib import Path
 
 import pytest
-from delivery_support import Peers, add_followers, free_port, publish
+from delivery_support import (
+    HUB,
+    Peers,
+    add_followers,
+    delivery_count,
+    done_count,
+    free_port,
+    publish,
+    spread_followers,
+    worker_env,
+)
 from polling import wait_for
 from sqlalchemy import func, select
 
@@ -21,25 +28,6 @@ from hub.models.base import utcnow
 from hub.services import delivery
 from hub.services import sender as sender_module
 from hub.services.sender import Sender
-
-HUB = str(Path(sys.executable).parent / "hub")
-
-
-def worker_env(app, **extra) -> dict:
-    """The environment of a `hub worker` process on the test's database."""
-    env = dict(os.environ, DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-               HUB_DOMAIN=app.config["HUB_DOMAIN"], HUB_SCHEME="http", HUB_SECRET_KEY="test",
-               HUB_ALLOW_PRIVATE_NETWORKS="127.0.0.0/8", HUB_INSTANCE_DIR=app.config["HUB_INSTANCE_DIR"])
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-def spread_followers(org, port, hosts, per_host):
-    """Followers with personal inboxes on 127.0.1.1 … so every one is its own delivery."""
-    addresses = [(f"127.0.1.{n + 1}", port) for n in range(hosts)]
-    for host, _ in addresses:
-        add_followers(org, host, port, count=per_host, shared=False)
-    return addresses
 
 
 def drain_in_thread(app, totals: dict, name: str) -> threading.Thread:
@@ -211,18 +199,6 @@ def test_kill_9_mid_flight_then_restart_loses_nothing(app, org, peers):
         restarted.wait(30)
     duplicates = sum(sink.counts.values()) - 200
     assert duplicates <= in_flight
-
-
-def delivery_count(*conditions) -> int:
-    """Delivery rows matching the conditions, as committed now."""
-    db.session.expire_all()
-    count = db.session.scalar(select(func.count()).select_from(Delivery).where(*conditions))
-    db.session.rollback()
-    return count
-
-
-def done_count() -> int:
-    return delivery_count(Delivery.state == "done")
 
 
 def test_claims_of_a_dead_worker_are_released_and_a_live_ones_kept(app, org, db_url):

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select, update
 from federation import jsonld, signatures
 from federation.errors import MalformedDocument, SignatureError
 from hub import convert
-from hub.extensions import db
+from hub.extensions import database_unavailable, db
 from hub.models import Actor, InboxItem
 from hub.models.activity import DONE, FAILED, QUEUED
 from hub.models.base import utcnow
@@ -237,6 +237,8 @@ def _run_handler(payload: str, actor_uri: str, actors: dict) -> tuple[str, str]:
     except remote.FetchError as exc:
         return QUEUED, f"retry: {exc}"
     except Exception as exc:  # a bug must not stop the worker: keep the item for inspection
+        if database_unavailable(exc):
+            raise  # no item of the batch can be handled: the worker waits for the database
         log.exception("inbox item failed")
         return QUEUED, f"error: {type(exc).__name__}: {exc}"
     return DONE, ""

@@ -2,16 +2,19 @@
 fetch fails, giving up after the last attempt, and locks of a dead worker expiring."""
 
 import json
+import sqlite3
 import threading
 import time
 from datetime import timedelta
 
+import pytest
 from polling import wait_for
 from sqlalchemy import event, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from hub import worker
-from hub.extensions import db
+from hub.extensions import database_unavailable, db
 from hub.models import InboxItem, Post
 from hub.models.base import utcnow
 from hub.services import inbox, inbox_content, inbox_writer, posts
@@ -139,3 +142,26 @@ def _queued() -> int:
     count = db.session.query(InboxItem).filter_by(state="queued").count()
     db.session.rollback()
     return count
+
+
+def test_a_database_locked_too_long_stops_the_batch_instead_of_failing_each_item(client, org, owner, peer,
+                                                                                 db_url, caplog):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite's lock, held by another process past the busy timeout")
+    ours = posts.create_post(org, owner, "ນ້ຳຖ້ວມ", language="lo")
+    for name in ("alice", "bob", "carol"):
+        fan = peer.add_actor(name)
+        fan.post_to(client, "/inbox", fan.activity("Like", ours.uri))
+    claimed = inbox.claim_due(10)
+    holder = sqlite3.connect(db_url.removeprefix("sqlite:///"))
+    holder.execute("BEGIN EXCLUSIVE")  # a writer that keeps the lock (WAL: reading still works)
+    try:
+        with pytest.raises(OperationalError) as caught:
+            inbox.process_items(claimed)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert database_unavailable(caught.value) and "inbox item failed" not in caplog.text
+    db.session.rollback()
+    assert [(i.state, i.attempts) for i in db.session.query(InboxItem)] == [("queued", 0)] * 3
+    assert inbox.process_items(claimed) == {item_id: "done" for item_id in claimed}

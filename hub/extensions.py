@@ -72,6 +72,12 @@ def database_unavailable(exc: BaseException, engine: Engine | None = None) -> bo
     return dialect.name != "sqlite" or any(word in str(exc) for word in SQLITE_PASSING)
 
 
+def error_line(exc: BaseException) -> str:
+    """The first line of a database error's own message (the driver's, without SQLAlchemy's SQL)."""
+    lines = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
 class PendingMigrate:
     """Stands in app.extensions["migrate"] until a migration runs (`hub db …`, tests, the bench),
     then binds Flask-Migrate: it imports Alembic, ~12 MB in every process, which the web and

@@ -19,7 +19,7 @@ import signal
 import time
 from collections import Counter
 
-from hub.extensions import database_unavailable, db, own_postgresql_connection
+from hub.extensions import database_unavailable, db, error_line, own_postgresql_connection
 from hub.services import delivery, inbox, retention
 from hub.services.sender import Sender
 
@@ -168,8 +168,7 @@ class Outage:
             self.since, self.wait = time.monotonic(), OUTAGE_FIRST_WAIT
         else:
             self.wait = min(2 * self.wait, OUTAGE_LONGEST_WAIT)
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__]
-        log.warning("the database cannot be reached (%s); trying again in %g s", reason[0], self.wait)
+        log.warning("the database cannot be reached (%s); trying again in %g s", error_line(exc), self.wait)
         return self.wait
 
     def recovered(self, turn_began: float) -> None:

@@ -7,9 +7,12 @@ verifying and storing the activity. `FastInbox` sits between the proxy middlewar
 and Host a peer signed are already restored behind a trusted proxy) and Flask: a POST to
 `/inbox`, `/actor/inbox` or `/actors/<handle>/inbox` is answered by `inboxes.post` within an app context
 (the database session), exactly as the Flask views answer it; every other request, a POST to an
-actor that does not exist here (Flask's 404), and any error (Flask's error handling) go to Flask.
+actor that does not exist here (Flask's 404), and any error (Flask's error handling) go to Flask,
+but for a database that cannot be reached (PostgreSQL restarting): 503 with Retry-After, one line in
+the log, and the peer sends the activity again later.
 """
 
+import logging
 import re
 
 from flask import Flask, current_app, has_app_context
@@ -17,7 +20,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from hub.activitypub import inboxes
+from hub.extensions import database_unavailable, error_line
 from hub.services import documents
+
+log = logging.getLogger(__name__)
+UNAVAILABLE_RETRY_AFTER = 30  # seconds: about how long PostgreSQL takes to restart
 
 # The three inbox routes of hub/activitypub/inboxes.py (`[^/]+`: Werkzeug's default converter).
 INBOX_PATH = re.compile(r"/(?:inbox|actor/inbox|actors/([^/]+)/inbox)")
@@ -43,8 +50,12 @@ class FastInbox:
         try:
             answer = self._answer(environ, path, handle)
         except Exception as exc:
-            error = exc
-            return self._flask_error(environ, start_response, exc)
+            if not database_unavailable(exc):
+                error = exc
+                return self._flask_error(environ, start_response, exc)
+            log.warning("inbox POST answered 503: the database cannot be reached (%s)", error_line(exc))
+            answer = inboxes.answer(503, "the database cannot be reached; send it again later",
+                                    retry_after=UNAVAILABLE_RETRY_AFTER)
         finally:
             if pushed is not None:
                 pushed.pop(error)

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from hub.extensions import db, own_postgresql_connection
+from hub.extensions import database_unavailable, db, error_line, own_postgresql_connection
 from hub.models import InboxItem
 from hub.services.delivery import WAKE_CHANNEL
 
@@ -176,8 +176,12 @@ class GroupWriter:
                     conn.execute(insert_ignoring_duplicates(self.engine.dialect.name), rows)
             self.batches += 1
             return True
-        except Exception:  # each request then writes its own row and meets its own error
-            log.exception("group commit of %d inbox rows failed; writing them one by one", len(rows))
+        except Exception as exc:  # each request then writes its own row and meets its own error
+            if database_unavailable(exc, self.engine):
+                log.warning("group commit of %d inbox rows failed: the database cannot be reached (%s)",
+                            len(rows), error_line(exc))
+            else:
+                log.exception("group commit of %d inbox rows failed; writing them one by one", len(rows))
             self._disconnect()
             return False
 

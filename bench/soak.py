@@ -32,22 +32,33 @@ READS = (("/actors/reader/outbox?page=1", "application/activity+json"), ("/@read
 
 
 class Samples:
-    """Calls `measure` every `every` seconds in a thread, until stopped."""
+    """Calls `measure` about every `every` seconds in a thread, until stopped, noting when."""
 
     def __init__(self, measure, every: float = 1):
-        self.measure, self.every, self.values, self.stopped = measure, every, [], threading.Event()
+        self.measure, self.every, self.stopped = measure, every, threading.Event()
+        self.started, self.timed = time.monotonic(), []  # (seconds since the start, value)
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
 
     def _sample(self) -> None:
         while not self.stopped.wait(self.every):
-            self.values.append(self.measure())
+            self.timed.append((time.monotonic() - self.started, self.measure()))
 
     def stop(self) -> list:
         """Stop sampling; the values seen."""
         self.stopped.set()
         self.thread.join()
-        return self.values
+        return [value for _, value in self.timed]
+
+    def every_so_often(self, seconds: float) -> list:
+        """The first value seen at or after each multiple of `seconds` (a slow measure, as
+        pg_database_size under load, takes more than the `every` it is asked for)."""
+        picked, mark = [], 0.0
+        for at, value in self.timed:
+            if at >= mark:
+                picked.append(value)
+                mark = (at // seconds + 1) * seconds
+        return picked
 
 
 def file_bytes(path):
@@ -62,6 +73,19 @@ def postgresql_bytes(url: str):
     def measure() -> int:
         with engine.connect() as conn:
             return conn.scalar(sa.text("SELECT pg_database_size(current_database())"))
+    return measure
+
+
+def table_stats(url: str, tables: tuple[str, ...] = ("deliveries", "inbox_items")):
+    """A function giving (size in bytes with indexes, live rows) of each table, on PostgreSQL."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+
+    def measure() -> dict:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "SELECT relname, pg_total_relation_size(relid), n_live_tup FROM pg_stat_user_tables "
+                "WHERE relname = ANY(:tables)"), {"tables": list(tables)})
+            return {name: (size, live) for name, size, live in rows}
     return measure
 
 
@@ -132,6 +156,7 @@ def soak(seconds: int, smoke: bool = False, postgresql: bool = False) -> dict:
         log_sizes = Samples(file_bytes(env.workdir / "bench.db-wal")) if sqlite else None
         size_of_database = database_bytes(env)
         database = Samples(size_of_database)
+        tables = None if sqlite else Samples(table_stats(env.database.url), every=60)
         tree = TreeMemory(web)
         memory_at_start, memory = tree(), Samples(tree, every=10)
         reads, inbox = [], {}
@@ -148,7 +173,12 @@ def soak(seconds: int, smoke: bool = False, postgresql: bool = False) -> dict:
         for thread in load:
             thread.join()
         memory_samples = [memory_at_start, *memory.stop(), tree()]
-        return {"wal_bytes": log_sizes.stop() if sqlite else [], "database_sizes": database.stop(),
+        database.stop()
+        step = 60 if seconds > 600 else 10
+        wal = log_sizes.stop() if sqlite else []
+        return {"wal_bytes": wal, "wal_sizes": log_sizes.every_so_often(step) if sqlite else [], "step": step,
+                "database_sizes": database.every_so_often(step),
+                "tables": tables.stop() if tables else [],
                 "published": published,
                 "memory_bytes": memory_samples, "processes_seen": len(tree.pids),
                 "received_rows": db.session.scalar(select(func.count()).select_from(InboxItem)),
@@ -182,9 +212,15 @@ def main(argv=None) -> None:
     if found["database_kind"] == "sqlite":
         sizes = found["wal_bytes"] or [0]
         print(f"write-ahead log: largest {max(sizes) / 1e6:.1f} MB, last {sizes[-1] / 1e6:.1f} MB")
-        print("log size every 10 s, MB: " + " ".join(f"{size / 1e6:.1f}" for size in sizes[::10]))
-    print("database size every 10 s, MB: "
-          + " ".join(f"{size / 1e6:.1f}" for size in found["database_sizes"][::10]))
+        print(f"log size every {found['step']} s, MB: "
+              + " ".join(f"{size / 1e6:.1f}" for size in found["wal_sizes"]))
+    print(f"database size every {found['step']} s, MB: "
+          + " ".join(f"{size / 1e6:.1f}" for size in found["database_sizes"]))
+    for table in ("deliveries", "inbox_items"):
+        seen = [minute[table] for minute in found["tables"] if table in minute]
+        if seen:
+            print(f"{table} every minute, MB (live rows): "
+                  + " ".join(f"{size / 1e6:.1f} ({live})" for size, live in seen))
     memory = found["memory_bytes"]
     print(f"memory (PSS of the gunicorn processes): {memory[0] / 1e6:.1f} MB at the start, "
           f"{max(memory) / 1e6:.1f} MB at most, {memory[-1] / 1e6:.1f} MB at the end; "

@@ -174,3 +174,4 @@ def test_while_the_database_cannot_be_reached_a_peer_gets_503_and_retry_after(ap
         assert "send it again later" in json.loads(response.data)["reason"]
     assert "Connection refused" in caplog.text and "Traceback" not in caplog.text
     assert {record.levelname for record in caplog.records} == {"WARNING"}
+    assert len(caplog.records) == 1  # one line for the two refused, not one a POST

@@ -99,7 +99,7 @@ class Sender:
         deadline = time.monotonic() + budget if budget else None
         limit = 2 * setting("HUB_DELIVERY_CONCURRENCY")  # rows claimed and not yet recorded
         self.backlog = max(1, setting("HUB_DELIVERY_BATCH") // 2)
-        self.unrecorded, self.unstarted, self.changed, self.failure = 0, 0, asyncio.Event(), None
+        self._start_counting(unrecorded=0)
         tasks: set[asyncio.Task] = set()
         async with self._client() as self.client:
             try:
@@ -137,14 +137,17 @@ class Sender:
         return dict(counts)
 
     async def _send_alone(self, batch: "Batch", counts: Counter) -> None:
-        self.unrecorded, self.unstarted, self.changed = len(batch.rows), 0, asyncio.Event()
-        self.failure = None
+        self._start_counting(unrecorded=len(batch.rows))
         self._count_unstarted(len(batch.jobs))
         async with self._client() as self.client:
             try:
                 await self._send(batch, counts)
             finally:
                 self.client = None
+
+    def _start_counting(self, unrecorded: int) -> None:
+        """Fresh counters for a drain (or a lone batch), on the running event loop."""
+        self.unrecorded, self.unstarted, self.changed, self.failure = unrecorded, 0, asyncio.Event(), None
 
     def _claim(self, limit: int, worker_id: int | None) -> "Batch | None":
         """Claim due rows and prepare their jobs (payload bytes, signers); None when nothing is due."""

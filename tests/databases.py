@@ -1,6 +1,7 @@
 """Fresh PostgreSQL databases for tests: created on the test server, dropped afterwards."""
 
 import contextlib
+import socket
 import uuid
 
 import sqlalchemy as sa
@@ -19,3 +20,11 @@ def fresh_database(admin_url: str, prefix: str):
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def unreachable_postgresql_url() -> str:
+    """A PostgreSQL URL where nothing listens (a server restarting): connecting is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again on leaving: nothing listens there
+    return f"postgresql+psycopg://hub@127.0.0.1:{port}/hub"

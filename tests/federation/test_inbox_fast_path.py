@@ -3,9 +3,9 @@ machinery, other requests are not, and every answer is the one the Flask views g
 
 import io
 import json
-import socket
 
 import pytest
+from databases import unreachable_postgresql_url
 from fakepeer import HUB
 from flask import Flask, request
 from werkzeug.test import Client, TestResponse
@@ -164,10 +164,7 @@ def test_behind_a_trusted_proxy_the_signed_host_is_the_forwarded_one(client, app
 
 
 def test_while_the_database_cannot_be_reached_a_peer_gets_503_and_retry_after(app, org, alice, caplog):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = sock.getsockname()[1]  # PostgreSQL down (restarting): nothing listens there
-    down = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": f"postgresql+psycopg://hub@127.0.0.1:{closed}/hub"})
+    down = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": unreachable_postgresql_url()})
     for path in ("/inbox", f"/actors/{org.handle}/inbox"):
         response = alice.post_to(down.test_client(), path, alice.activity("Follow", org.uri))
         assert response.status_code == 503 and response.headers["Retry-After"] == "30"

@@ -2,10 +2,10 @@
 and which end it (a query that is wrong), told apart on real errors of SQLite and PostgreSQL."""
 
 import os
-import socket
 
 import pytest
 import sqlalchemy as sa
+from databases import unreachable_postgresql_url
 
 from hub.extensions import database_unavailable
 
@@ -34,10 +34,7 @@ def test_sqlite_locked_past_its_timeout_passes_a_missing_table_does_not(tmp_path
 
 
 def test_postgresql_refusing_connections_passes():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again below: nothing listens there
-    engine = sa.create_engine(f"postgresql+psycopg://hub@127.0.0.1:{port}/hub")
+    engine = sa.create_engine(unreachable_postgresql_url())
     refused = error_of(engine, "SELECT 1")
     assert "Connection refused" in str(refused) and database_unavailable(refused, engine)
 

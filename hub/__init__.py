@@ -2,16 +2,18 @@
 
 from pathlib import Path
 
-from flask import Flask, has_request_context, request
+from flask import Flask, has_request_context
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from hub import outage
 from hub.activitypub import bp as activitypub_bp
 from hub.activitypub.fast_inbox import FastInbox
 from hub.cli import register_cli
 from hub.config import load_config
 from hub.extensions import PendingMigrate, babel, csrf, db, login_manager, use_write_ahead_log
 from hub.microcache import PublicCache
+from hub.negotiation import browser_locale
 from hub.web import bp as web_bp
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"  # inside the package, so a wheel has them
@@ -23,7 +25,7 @@ def select_locale() -> str:
         return "en"
     if current_user and getattr(current_user, "is_authenticated", False) and current_user.locale:
         return current_user.locale
-    return request.accept_languages.best_match(["lo", "en"]) or "lo"
+    return browser_locale()
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -43,6 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    outage.register(app)
     app.register_blueprint(activitypub_bp)
     app.register_blueprint(web_bp)
     register_cli(app)

@@ -14,6 +14,7 @@ AS_MEDIA_TYPE = "application/activity+json"
 AS_CONTENT_TYPE = "application/activity+json; charset=utf-8"
 LD_PROFILE = "https://www.w3.org/ns/activitystreams"
 JSON_TYPES = (AS_MEDIA_TYPE, "application/ld+json")
+LANGUAGES = ["lo", "en"]  # the catalogs in hub/translations, Lao first
 
 
 def _is_activity_type(media_type: str) -> bool:
@@ -56,6 +57,11 @@ def activity_response(document: dict, status: int = 200, *, cache_seconds: int |
         response.headers["Cache-Control"] = f"max-age={cache_seconds}, public"
         microcache.allow()
     return response
+
+
+def browser_locale() -> str:
+    """The language the browser prefers of those the hub speaks (Lao when it names neither)."""
+    return request.accept_languages.best_match(LANGUAGES) or "lo"
 
 
 def vary(response: Response) -> Response:

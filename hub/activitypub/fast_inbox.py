@@ -9,25 +9,20 @@ and Host a peer signed are already restored behind a trusted proxy) and Flask: a
 (the database session), exactly as the Flask views answer it; every other request, a POST to an
 actor that does not exist here (Flask's 404), and any error (Flask's error handling) go to Flask,
 but for a database that cannot be reached (PostgreSQL restarting): 503 with Retry-After, and the
-peer sends the activity again later. Peers may POST hundreds of times a second, so the log gets one
-line per UNAVAILABLE_LOG_SECONDS, with how many were refused, not one per POST.
+peer sends the activity again later (hub.outage: peers may POST hundreds of times a second, so the
+log gets one line every ten seconds, with how many were refused, not one per POST).
 """
 
-import logging
 import re
-import time
 
 from flask import Flask, current_app, has_app_context
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from hub.activitypub import inboxes
-from hub.extensions import database_unavailable, error_line
+from hub.extensions import database_unavailable
+from hub.outage import RETRY_AFTER, OutageLog
 from hub.services import documents
-
-log = logging.getLogger(__name__)
-UNAVAILABLE_RETRY_AFTER = 30  # seconds: about how long PostgreSQL takes to restart
-UNAVAILABLE_LOG_SECONDS = 10.0
 
 # The three inbox routes of hub/activitypub/inboxes.py (`[^/]+`: Werkzeug's default converter).
 INBOX_PATH = re.compile(r"/(?:inbox|actor/inbox|actors/([^/]+)/inbox)")
@@ -39,7 +34,7 @@ class FastInbox:
 
     def __init__(self, app: Flask, wsgi_app):
         self.app, self.wsgi_app = app, wsgi_app
-        self.outage = OutageLog()
+        self.outage = OutageLog("inbox POSTs")
 
     def __call__(self, environ, start_response):
         route = _inbox_route(environ)
@@ -59,7 +54,7 @@ class FastInbox:
                 return self._flask_error(environ, start_response, exc)
             self.outage.refused(exc)
             answer = inboxes.answer(503, "the database cannot be reached; send it again later",
-                                    retry_after=UNAVAILABLE_RETRY_AFTER)
+                                    retry_after=RETRY_AFTER)
         finally:
             if pushed is not None:
                 pushed.pop(error)
@@ -85,22 +80,6 @@ class FastInbox:
         with self.app.request_context(environ):
             response = self.app.handle_exception(exc)
         return response(environ, start_response)
-
-
-class OutageLog:
-    """A warning at most every UNAVAILABLE_LOG_SECONDS while inbox POSTs meet an unreachable database,
-    counting the POSTs refused (a lost count between threads is harmless)."""
-
-    def __init__(self):
-        self.last, self.unlogged = float("-inf"), 0
-
-    def refused(self, exc: BaseException) -> None:
-        """Count one POST answered 503; log when the last line is old enough."""
-        self.unlogged += 1
-        if time.monotonic() - self.last >= UNAVAILABLE_LOG_SECONDS:
-            log.warning("the database cannot be reached (%s): %d inbox POSTs answered 503",
-                        error_line(exc), self.unlogged)
-            self.last, self.unlogged = time.monotonic(), 0
 
 
 def _inbox_route(environ) -> tuple[str, str | None] | None:

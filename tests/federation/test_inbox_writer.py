@@ -10,8 +10,9 @@ import threading
 import time
 
 import pytest
+from databases import unreachable_postgresql_url
 from fakepeer import key_pair
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 from sqlalchemy.exc import DBAPIError
 
 from hub import convert
@@ -112,6 +113,17 @@ def group(app, monkeypatch):
     writer._write = lambda rows: writer.sizes.append(len(rows)) or write(rows)
     yield writer
     writer._disconnect()
+
+
+def test_an_unreachable_database_is_one_warning_line_and_each_request_then_meets_it(app, db_url, caplog):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("a writer on an unreachable PostgreSQL, run once")
+    writer = inbox_writer.GroupWriter(create_engine(unreachable_postgresql_url()))
+    assert writer.store(_row(1)) is False  # the request then writes its own row (and answers 503)
+    assert [(r.levelname, r.getMessage().split(" (")[0]) for r in caplog.records] == [
+        ("WARNING", "group commit of 1 inbox rows failed: the database cannot be reached")]
+    assert "Connection refused" in caplog.text and "Traceback" not in caplog.text
+    assert writer.conn is None
 
 
 def test_a_leader_waits_for_the_rows_of_the_other_busy_threads(group):

@@ -16,9 +16,12 @@ from pathlib import Path
 
 import click
 from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import create_engine
+from sqlalchemy.exc import DBAPIError
 
 from hub import create_app, worker
-from hub.config import ConfigError
+from hub.config import ConfigError, load_config
+from hub.extensions import database_unavailable, error_line
 
 
 @click.command("worker")
@@ -73,3 +76,27 @@ def main() -> None:
         group()
     except ConfigError as exc:  # a malformed setting: its message, not a traceback
         sys.exit(f"Error: {exc}")
+    except Exception as exc:
+        message = database_trouble(exc)
+        if message is None:  # a bug, or a query the hub got wrong: the traceback, to report
+            raise
+        sys.exit(f"Error: {message}")
+
+
+UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for a table that does not exist
+
+
+def database_trouble(exc: Exception) -> str | None:
+    """What an operator is told when a command meets a database that is not there or not set up
+    (down, refused, a wrong password, no tables yet); None for any other error."""
+    engine = create_engine(load_config()["SQLALCHEMY_DATABASE_URI"])  # never connected: its driver's errors
+    where = engine.url.render_as_string(hide_password=True)
+    error = exc.orig if isinstance(exc, DBAPIError) else exc  # SQLAlchemy's wrapper, or the driver's own
+    if isinstance(error, engine.dialect.loaded_dbapi.Error) and (
+            "no such table" in str(error) or getattr(error, "sqlstate", None) == UNDEFINED_TABLE):
+        return (f"the database at {where} has no hub tables yet ({error_line(error)}): "
+                "run `hub db upgrade` first")
+    if database_unavailable(error, engine):
+        return (f"the database at {where} cannot be used: {error_line(error)} "
+                "(is it running, and is DATABASE_URL right?)")
+    return None

@@ -2,9 +2,9 @@
 
 POSTs are answered by `post`, from two places: hub.activitypub.fast_inbox, in front of Flask's
 request machinery (how gunicorn and the test client reach them), and the Flask views below (the
-fallback, e.g. for an unknown actor's inbox). Both give the same answers, but for a database that
-cannot be reached: the fast path answers 503 with Retry-After (it looks the actor up first, so the
-views are not reached then), the views leave it to Flask's 500.
+fallback, e.g. for an unknown actor's inbox). Both give the same answers. For a database that
+cannot be reached both answer 503 with Retry-After: the fast path itself (it looks the actor up
+first, so the views are not reached then), the views through hub.outage.
 """
 
 import json

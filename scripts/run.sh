@@ -9,6 +9,7 @@ export HUB_DOMAIN=${HUB_DOMAIN:-localhost:5000}
 export HUB_SCHEME=${HUB_SCHEME:-http}
 export HUB_WORKER_IN_WEB=${HUB_WORKER_IN_WEB:-1}
 BIND=${HUB_BIND:-127.0.0.1:5000}
+.venv/bin/python scripts/can_listen.py "$BIND"
 .venv/bin/hub db upgrade
 .venv/bin/hub demo
 PIDS=()

@@ -1,10 +1,13 @@
-"""Fresh PostgreSQL databases for tests: created on the test server, dropped afterwards."""
+"""Databases for tests: fresh PostgreSQL databases (created on the test server, dropped afterwards),
+one where nothing listens, and what a PostgreSQL restart does to a client's connections."""
 
 import contextlib
 import socket
 import uuid
 
 import sqlalchemy as sa
+
+from hub.extensions import db
 
 
 @contextlib.contextmanager
@@ -28,3 +31,12 @@ def unreachable_postgresql_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # closed again on leaving: nothing listens there
     return f"postgresql+psycopg://hub@127.0.0.1:{port}/hub"
+
+
+def drop_connections(application_name: str) -> int:
+    """What a PostgreSQL restart does to a client: its connections end (only those that gave this
+    application_name, from the test's own database session); how many."""
+    dropped = db.session.scalar(sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                        "WHERE application_name = :name"), {"name": application_name})
+    db.session.rollback()
+    return dropped

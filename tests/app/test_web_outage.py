@@ -6,7 +6,8 @@ import json
 import sqlite3
 
 import pytest
-from databases import unreachable_postgresql_url
+import sqlalchemy as sa
+from databases import drop_connections, unreachable_postgresql_url
 from sqlalchemy.exc import OperationalError
 from web_support import Web, text_of
 
@@ -64,6 +65,21 @@ def test_peers_get_json(down):
         assert response.mimetype == "application/json"
         assert json.loads(response.data) == {"status": 503,
                                              "reason": "the database cannot be reached; try again later"}
+
+
+def test_after_postgresql_restarts_a_stale_connection_costs_one_request_a_503_not_a_500(app, db_url, org):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("what a PostgreSQL restart does to the pooled connections")
+    name = "hub_outage_page_test"  # the hub's connections, told apart from the test's own
+    url = sa.make_url(db_url).update_query_dict({"application_name": name})
+    hub = create_app({**app.config, "SQLALCHEMY_DATABASE_URI": url.render_as_string(hide_password=False),
+                      "HUB_PUBLIC_CACHE_SECONDS": 0})
+    client = hub.test_client()
+    assert client.get("/@lao_cso").status_code == 200  # a connection now waits in the pool
+    assert drop_connections(name) == 1
+    stale = client.get("/@lao_cso")
+    assert stale.status_code == 503 and stale.headers["Retry-After"] == "30"
+    assert client.get("/@lao_cso").status_code == 200  # the pool was renewed: served again at once
 
 
 def test_a_member_already_loaded_reads_the_page_in_their_own_language(app, db_url, org, make_user):

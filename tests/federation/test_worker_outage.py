@@ -6,11 +6,11 @@ import subprocess
 
 import pytest
 import sqlalchemy as sa
+from databases import drop_connections
 from delivery_support import HUB, Peers, done_count, free_port, publish, spread_followers, worker_env
 from polling import wait_for
 
 from bench.sinks import LATENCY, Behaviour
-from hub.extensions import db
 
 
 @pytest.fixture
@@ -18,14 +18,6 @@ def peers():
     started = Peers()
     yield started
     started.stop_all()
-
-
-def drop_connections(application_name: str) -> int:
-    """What a PostgreSQL restart does to a client: its connections end (here only the worker's)."""
-    dropped = db.session.scalar(sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                        "WHERE application_name = :name"), {"name": application_name})
-    db.session.rollback()
-    return dropped
 
 
 def worker_log(path) -> str:

@@ -156,7 +156,8 @@ def soak(seconds: int, smoke: bool = False, postgresql: bool = False) -> dict:
         log_sizes = Samples(file_bytes(env.workdir / "bench.db-wal")) if sqlite else None
         size_of_database = database_bytes(env)
         database = Samples(size_of_database)
-        tables = None if sqlite else Samples(table_stats(env.database.url), every=60)
+        table_step = 1 if smoke else 60  # a smoke run is seconds long: it samples them every second
+        tables = None if sqlite else Samples(table_stats(env.database.url), every=table_step)
         tree = TreeMemory(web)
         memory_at_start, memory = tree(), Samples(tree, every=10)
         reads, inbox = [], {}
@@ -178,7 +179,7 @@ def soak(seconds: int, smoke: bool = False, postgresql: bool = False) -> dict:
         wal = log_sizes.stop() if sqlite else []
         return {"wal_bytes": wal, "wal_sizes": log_sizes.every_so_often(step) if sqlite else [], "step": step,
                 "database_sizes": database.every_so_often(step),
-                "tables": tables.stop() if tables else [],
+                "tables": tables.stop() if tables else [], "table_step": table_step,
                 "published": published,
                 "memory_bytes": memory_samples, "processes_seen": len(tree.pids),
                 "received_rows": db.session.scalar(select(func.count()).select_from(InboxItem)),
@@ -216,10 +217,11 @@ def main(argv=None) -> None:
               + " ".join(f"{size / 1e6:.1f}" for size in found["wal_sizes"]))
     print(f"database size every {found['step']} s, MB: "
           + " ".join(f"{size / 1e6:.1f}" for size in found["database_sizes"]))
+    every = "minute" if found["table_step"] == 60 else f"{found['table_step']} s"
     for table in ("deliveries", "inbox_items"):
-        seen = [minute[table] for minute in found["tables"] if table in minute]
+        seen = [sample[table] for sample in found["tables"] if table in sample]
         if seen:
-            print(f"{table} every minute, MB (live rows): "
+            print(f"{table} every {every}, MB (live rows): "
                   + " ".join(f"{size / 1e6:.1f} ({live})" for size, live in seen))
     memory = found["memory_bytes"]
     print(f"memory (PSS of the gunicorn processes): {memory[0] / 1e6:.1f} MB at the start, "

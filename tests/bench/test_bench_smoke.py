@@ -92,3 +92,6 @@ def test_the_postgresql_soak_measures_the_database_as_postgresql_counts_it():
     assert "write-ahead log" not in output
     sizes = re.search(r"database size every 10 s, MB: ([\d. ]+)", output)
     assert sizes and float(sizes.group(1).split()[0]) > 5, output  # sampled from PostgreSQL, not a file
+    for table in ("deliveries", "inbox_items"):  # sampled every second in a smoke run (every minute else)
+        rows = re.search(rf"{table} every 1 s, MB \(live rows\): ((?:[\d.]+ \(\d+\) ?)+)$", output, re.M)
+        assert rows and len(re.findall(r"\(\d+\)", rows.group(1))) >= 2, output

@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 import traceback
@@ -13,21 +14,43 @@ from pathlib import Path
 from bench import fanout, resilience, web
 from bench.common import Figure
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
 ORDER = ("fanout", "broken", "durability", "inbox", "read", "memory")
 BUDGET_SECONDS = 15 * 60  # the issue: `make bench` finishes within 15 minutes
 
 
 def machine() -> dict:
-    """Where the figures come from."""
-    cpu = ""
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
+    """Where the figures come from: the processor (its family and model tell apart machines that
+    share a name), Python, the system and the commit measured."""
+    cpu = {}
+    try:  # the first processor's fields
+        first = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+        cpu = {key.strip(): value.strip() for key, _, value in
+               (line.partition(":") for line in first.splitlines())}
+    except OSError:
         pass
-    return {"cpus": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "system": platform.platform()}
+    return {"cpus": os.cpu_count(), "cpu": cpu.get("model name", ""),
+            "cpu_family_model": f"family {cpu.get('cpu family', '?')} model {cpu.get('model', '?')}",
+            "python": platform.python_version(), "system": platform.platform(), "commit": commit()}
+
+
+def commit() -> str:
+    """The source tree's commit, with "+changes" when tracked files differ from it ("" outside git)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                 capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head + ("+changes" if changed else "")
+
+
+def describe(where: dict) -> str:
+    """One line naming the machine and the commit."""
+    return (f"machine: {where['cpus']} CPUs, {where['cpu']} ({where['cpu_family_model']}), Python "
+            f"{where['python']}, {where['system']}; commit {where['commit'] or 'unknown'}")
 
 
 def whole_run(seconds: float) -> Figure:
@@ -65,7 +88,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     runs = args.runs or (1 if args.smoke else 3)
     chosen = args.only or list(ORDER)
-    started = time.time()
+    started, where = time.time(), machine()
+    print(describe(where), flush=True)
     figures: list[Figure] = []
     errors: dict[str, str] = {}
     context: dict = {}
@@ -108,10 +132,11 @@ def main(argv=None) -> int:
     if not args.smoke and not args.only and runs >= 3 and not errors:
         figures.append(whole_run(time.time() - started))
     print("\n=== summary ===")
+    print(describe(where))
     print(report(figures))
     for name, why in errors.items():
         print(f"[{name}] {why.splitlines()[0]}")
-    result = {"smoke": args.smoke, "runs": runs, "machine": machine(),
+    result = {"smoke": args.smoke, "runs": runs, "machine": where,
               "seconds": round(time.time() - started, 1), "figures": [f.as_dict() for f in figures],
               "skipped": errors,
               "passed": all(f.passed is not False for f in figures) and not any(

@@ -31,7 +31,10 @@ def test_every_benchmark_runs_in_smoke_mode_and_reports_its_figures(tmp_path):
         if figure["baseline"] is not None and figure["ratio"] is not None:
             assert figure["ratio"] == pytest.approx(figure["value"] / figure["baseline"], rel=1e-6) or \
                 figure["ratio"] == pytest.approx(figure["baseline"] / figure["value"], rel=1e-6)
-    assert report["machine"]["cpus"] >= 1
+    where = report["machine"]
+    assert where["cpus"] >= 1 and re.fullmatch(r"family \d+ model \d+", where["cpu_family_model"]), where
+    assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", where["commit"]), where  # which code was measured
+    assert done.stdout.startswith("machine: ") and f"commit {where['commit']}" in done.stdout
     for line in ("fanout: time to reach every inbox", "durability: deliveries lost"):
         assert line in done.stdout
 

@@ -120,6 +120,7 @@ def main(argv=None) -> int:
             run("fanout", healthy)
         if "fanout" in chosen:
             run("fanout-large", fanout.run_large, args.smoke, runs)
+            run("fanout-https", fanout.run_https, args.smoke, runs, context.get("healthy"))
         if "broken" in chosen:
             run("broken", resilience.broken, args.smoke, context, runs)
         if "durability" in chosen and context:

@@ -141,8 +141,8 @@ class HubEnv:
 
 # --- a sink in its own process -----------------------------------------------------------------
 
-def _sink_main(behaviours, conn) -> None:
-    sink = Sink(behaviours, keep_bodies=False, keep_events=True)
+def _sink_main(behaviours, conn, tls=None) -> None:
+    sink = Sink(behaviours, keep_bodies=False, keep_events=True, tls=tls)
 
     async def serve():
         await sink.start()
@@ -172,10 +172,10 @@ def _sink_main(behaviours, conn) -> None:
 class SinkProcess:
     """A Sink serving many addresses in a child process; ask it for counts over a pipe."""
 
-    def __init__(self, behaviours: dict[tuple[str, int], Behaviour]):
+    def __init__(self, behaviours: dict[tuple[str, int], Behaviour], tls: tuple[str, str] | None = None):
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.proc = context.Process(target=_sink_main, args=(behaviours, child), daemon=True)
+        self.proc = context.Process(target=_sink_main, args=(behaviours, child, tls), daemon=True)
         self.proc.start()
         if not self.conn.poll(60) or self.conn.recv() != "ready":
             raise RuntimeError("the sink process did not start")

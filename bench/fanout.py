@@ -6,11 +6,12 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 
 import requests
 from sqlalchemy import text
 
-from bench import signing
+from bench import signing, tls
 from bench.common import Figure, HubEnv, SinkProcess, median
 from bench.httpload import pss_kb
 from bench.network import Network, build, pending, publish
@@ -143,6 +144,52 @@ def run(smoke: bool, runs: int) -> tuple[list[Figure], dict]:
         env.close()
         raise
     return figures, context
+
+
+def cpu_seconds(procs: list) -> float:
+    """User and system CPU seconds the processes have used so far (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for proc in procs:
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / ticks
+
+
+def run_https(smoke: bool, runs: int, healthy: float | None = None) -> list[Figure]:
+    """The fan-out of benchmark 1 over HTTPS, every server's certificate checked (reported, not judged):
+    each new connection costs a TLS handshake on both sides, and the fake servers' half runs on the
+    same two cores."""
+    followers, servers = (200, 20) if smoke else (10_000, 1_000)
+    env = HubEnv()
+    sink = None
+    try:
+        network = build("secure", followers, servers, free_port(), first_octet=5, scheme="https")
+        certificate, key = tls.certificate_for(network.addresses, env.workdir)
+        sink = SinkProcess({a: Behaviour() for a in network.addresses}, tls=(certificate, key))
+        workers = start_workers(env, SSL_CERT_FILE=certificate, **WORKER_SETTINGS)
+        fan_out_once(network, sink, 0, 120)  # warm-up
+        results, cpu = [], []
+        for n in range(1, runs + 1):
+            used = cpu_seconds(workers)
+            results.append(fan_out_once(network, sink, n, 120))
+            cpu.append(cpu_seconds(workers) - used)
+        seconds, inboxes = median([r["seconds"] for r in results]), len(network.expected)
+        connections = sink.stats(detail=True)["connections"]
+        note = (f"{followers} followers on {servers} servers, {inboxes} distinct inboxes; the delivery "
+                f"workers used {median(cpu) / inboxes * 1e3:.2f} ms of CPU per delivery; "
+                f"{sum(connections.values())} TLS connections in the last run")
+        return [Figure("fanout", "time to reach every inbox over HTTPS (ECDSA certificates checked)", seconds,
+                       "s", "none (real servers are reached over HTTPS; the others measure plain HTTP)", None,
+                       healthy, "the same fan-out over plain HTTP (benchmark 1)",
+                       seconds / healthy if healthy else None, [r["seconds"] for r in results], note)]
+    finally:
+        if sink:
+            sink.close()
+        env.close()
 
 
 class PeakPss:

@@ -29,7 +29,7 @@ class Network:
 
 
 def build(handle: str, followers: int, servers: int, port: int, first_octet: int = 2,
-          shared_ratio: float = 0.8, seed: int = 7) -> Network:
+          shared_ratio: float = 0.8, seed: int = 7, scheme: str = "http") -> Network:
     """Create an organisation and its remote followers, `followers // servers` on each server."""
     org = orgs.create_org(handle, f"Bench {handle}")
     addresses = loopback_addresses(servers, port, first_octet)
@@ -39,7 +39,7 @@ def build(handle: str, followers: int, servers: int, port: int, first_octet: int
     rows = []
     for n in range(followers):
         host, port_ = addresses[n % servers]
-        base = f"http://{host}:{port_}"
+        base = f"{scheme}://{host}:{port_}"
         inbox = f"{base}/users/f{n}/inbox"
         has_shared = (host, port_) in shared
         rows.append({"type": "Person", "handle": f"f{n}", "domain": f"{host}:{port_}",

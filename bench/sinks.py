@@ -6,6 +6,7 @@ tests run it in a thread and read the recorded requests (headers and bodies) to 
 """
 
 import asyncio
+import ssl
 import threading
 import time
 from collections import Counter
@@ -87,8 +88,9 @@ class Sink:
     """Serves many (host, port) addresses from one event loop and records what arrives."""
 
     def __init__(self, behaviours: dict[tuple[str, int], Behaviour], *, keep_bodies: bool = True,
-                 keep_events: bool = False):
+                 keep_events: bool = False, tls: tuple[str, str] | None = None):
         self.addresses = list(behaviours)
+        self.tls = tls  # (certificate, key) paths: HTTPS on every address
         self.behaviours = {f"{host}:{port}": b for (host, port), b in behaviours.items()}
         self.keep_bodies, self.keep_events = keep_bodies, keep_events
         self.events: list[tuple[str, str, float, str]] = []
@@ -104,10 +106,14 @@ class Sink:
     async def start(self) -> None:
         """Bind every address (raises when one cannot be bound)."""
         self.loop = asyncio.get_running_loop()
+        context = None
+        if self.tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*self.tls)
         for host, port in self.addresses:
             address = f"{host}:{port}"
             server = await self.loop.create_server(lambda a=address: _Connection(self, a), host, port,
-                                                   backlog=512, reuse_address=True)
+                                                   backlog=512, reuse_address=True, ssl=context)
             self.servers.append(server)
 
     def receive(self, conn: _Connection, request: Received) -> None:

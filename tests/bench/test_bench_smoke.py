@@ -35,7 +35,8 @@ def test_every_benchmark_runs_in_smoke_mode_and_reports_its_figures(tmp_path):
     assert where["cpus"] >= 1 and re.fullmatch(r"family \d+ model \d+", where["cpu_family_model"]), where
     assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", where["commit"]), where  # which code was measured
     assert done.stdout.startswith("machine: ") and f"commit {where['commit']}" in done.stdout
-    for line in ("fanout: time to reach every inbox", "durability: deliveries lost"):
+    for line in ("fanout: time to reach every inbox", "durability: deliveries lost",
+                 "fanout: time to reach every inbox over HTTPS"):
         assert line in done.stdout
 
 

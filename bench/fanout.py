@@ -6,14 +6,13 @@ import os
 import socket
 import threading
 import time
-from pathlib import Path
 
 import requests
 from sqlalchemy import text
 
 from bench import signing, tls
 from bench.common import Figure, HubEnv, SinkProcess, median
-from bench.httpload import pss_kb
+from bench.httpload import cpu_seconds, pss_kb
 from bench.network import Network, build, pending, publish
 from bench.sinks import LATENCY, OK, Behaviour
 from hub.extensions import db
@@ -146,17 +145,9 @@ def run(smoke: bool, runs: int) -> tuple[list[Figure], dict]:
     return figures, context
 
 
-def cpu_seconds(procs: list) -> float:
-    """User and system CPU seconds the processes have used so far (from /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for proc in procs:
-        try:
-            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / ticks
+def _cpu_of(procs: list) -> float:
+    """CPU seconds the processes have used so far."""
+    return sum(cpu_seconds(proc.pid) for proc in procs)
 
 
 def run_https(smoke: bool, runs: int, healthy: float | None = None) -> list[Figure]:
@@ -174,9 +165,9 @@ def run_https(smoke: bool, runs: int, healthy: float | None = None) -> list[Figu
         fan_out_once(network, sink, 0, 120)  # warm-up
         results, cpu = [], []
         for n in range(1, runs + 1):
-            used = cpu_seconds(workers)
+            used = _cpu_of(workers)
             results.append(fan_out_once(network, sink, n, 120))
-            cpu.append(cpu_seconds(workers) - used)
+            cpu.append(_cpu_of(workers) - used)
         seconds, inboxes = median([r["seconds"] for r in results]), len(network.expected)
         connections = sink.stats(detail=True)["connections"]
         note = (f"{followers} followers on {servers} servers, {inboxes} distinct inboxes; the delivery "

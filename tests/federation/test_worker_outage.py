@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 import sqlalchemy as sa
-from databases import drop_connections
+from databases import drop_connections, unreachable_postgresql_url
 from delivery_support import HUB, Peers, done_count, free_port, publish, spread_followers, worker_env
 from polling import wait_for
 
@@ -61,8 +61,7 @@ def test_the_worker_goes_on_after_postgresql_drops_its_connections(app, make_org
 def test_a_worker_started_before_its_database_waits_for_it_and_stops_when_told(app, db_url, tmp_path):
     if not db_url.startswith("sqlite"):
         pytest.skip("once is enough: the database the worker is given is not the test's")
-    port = free_port()  # nothing listens there: PostgreSQL is not up yet
-    env = worker_env(app, DATABASE_URL=f"postgresql+psycopg://hub@127.0.0.1:{port}/hub")
+    env = worker_env(app, DATABASE_URL=unreachable_postgresql_url())  # PostgreSQL is not up yet
     log = tmp_path / "worker.log"
     with log.open("w") as stderr:
         proc = subprocess.Popen([HUB, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=stderr)

@@ -83,10 +83,16 @@ def sender() -> Sender:
 def lease() -> Lease:
     """This process's Lease on the current database."""
     if _State.lease is None or _State.lease.url != str(db.engine.url):
-        if _State.lease is not None:
-            _State.lease.close()
+        drop_lease()
         _State.lease = Lease(db.engine)
     return _State.lease
+
+
+def drop_lease() -> None:
+    """Close this process's lease, if it holds one (its advisory lock goes with its connection)."""
+    if _State.lease is not None:
+        _State.lease.close()
+        _State.lease = None
 
 
 def _inbox_batch() -> int:
@@ -212,9 +218,7 @@ class Loop:
         with contextlib.suppress(Exception):  # a dead connection may fail to roll back; it is dropped
             db.session.remove()
         db.engine.dispose()
-        if _State.lease is not None:
-            _State.lease.close()
-            _State.lease = None
+        drop_lease()
         self.checked, self.fresh = float("-inf"), True
 
 
@@ -250,6 +254,4 @@ def run_forever() -> None:
         if _State.sender is not None:
             _State.sender.close()
             _State.sender = None
-        if _State.lease is not None:
-            _State.lease.close()
-            _State.lease = None
+        drop_lease()

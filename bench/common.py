@@ -172,7 +172,8 @@ def _sink_main(behaviours, conn, tls=None) -> None:
 class SinkProcess:
     """A Sink serving many addresses in a child process; ask it for counts over a pipe."""
 
-    def __init__(self, behaviours: dict[tuple[str, int], Behaviour], tls: tuple[str, str] | None = None):
+    def __init__(self, behaviours: dict[tuple[str, int], Behaviour],
+                 tls: dict[str, tuple[str, str]] | None = None):
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.proc = context.Process(target=_sink_main, args=(behaviours, child, tls), daemon=True)

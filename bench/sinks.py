@@ -88,9 +88,9 @@ class Sink:
     """Serves many (host, port) addresses from one event loop and records what arrives."""
 
     def __init__(self, behaviours: dict[tuple[str, int], Behaviour], *, keep_bodies: bool = True,
-                 keep_events: bool = False, tls: tuple[str, str] | None = None):
+                 keep_events: bool = False, tls: dict[str, tuple[str, str]] | None = None):
         self.addresses = list(behaviours)
-        self.tls = tls  # (certificate, key) paths: HTTPS on every address
+        self.tls = tls  # host → (certificate, key) paths: HTTPS on every address, each with its own
         self.behaviours = {f"{host}:{port}": b for (host, port), b in behaviours.items()}
         self.keep_bodies, self.keep_events = keep_bodies, keep_events
         self.events: list[tuple[str, str, float, str]] = []
@@ -106,14 +106,14 @@ class Sink:
     async def start(self) -> None:
         """Bind every address (raises when one cannot be bound)."""
         self.loop = asyncio.get_running_loop()
-        context = None
-        if self.tls:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(*self.tls)
+        contexts: dict[str, ssl.SSLContext] = {}
         for host, port in self.addresses:
             address = f"{host}:{port}"
+            if self.tls and host not in contexts:
+                contexts[host] = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                contexts[host].load_cert_chain(*self.tls[host])
             server = await self.loop.create_server(lambda a=address: _Connection(self, a), host, port,
-                                                   backlog=512, reuse_address=True, ssl=context)
+                                                   backlog=512, reuse_address=True, ssl=contexts.get(host))
             self.servers.append(server)
 
     def receive(self, conn: _Connection, request: Received) -> None:

@@ -13,11 +13,14 @@ to be released as a dead worker's. Any other error still ends it, for its superv
 """
 
 import contextlib
+import functools
 import logging
 import secrets
 import signal
 import time
 from collections import Counter
+
+from flask import current_app
 
 from hub.extensions import database_unavailable, db, error_line, own_postgresql_connection
 from hub.services import delivery, inbox, retention
@@ -29,7 +32,7 @@ INBOX_BATCH = 200
 FEW_ITEMS = INBOX_BATCH // 4
 GATHER_SECONDS = 0.05  # after a round with few inbox items, let a trickle gather into a batch
 ORPHAN_CHECK_SECONDS = 5.0
-ROUND_SECONDS = 5.0  # how long deliveries may keep the worker before inbox items get a turn
+ROUND_SECONDS = 5.0  # how often inbox items get a turn while deliveries are being sent
 PRUNE_SECONDS = 600.0  # how often old bookkeeping is pruned (hub.services.retention)
 PRUNE_BUDGET = 0.5  # seconds one pruning pass may take: new work waits at most that long
 PRUNE_BUSY_SHARE = 0.05  # at most this share of a busy worker's time goes to a backlog
@@ -100,9 +103,28 @@ def _inbox_batch() -> int:
 
 
 def run_round() -> tuple[Counter, int]:
-    """Deliveries for up to ROUND_SECONDS (batches in flight finish), then one batch of inbox items."""
-    counts = sender().drain(lease().worker_id, budget=ROUND_SECONDS, should_stop=lambda: _State.stopping)
-    return counts, _inbox_batch()
+    """Deliveries until none are due, with a batch of inbox items on a thread every ROUND_SECONDS
+    meanwhile; then one batch of inbox items. Returns the delivery counts and the items processed.
+    On SQLite the deliveries stop for the inbox items' turn instead: two writers in one process
+    would fail each other's transactions (SQLite refuses a write to a reader that another
+    connection's commit has overtaken), and a small hub's fan-outs take less than a round."""
+    turn = None
+    if db.engine.dialect.name != "sqlite":
+        turn = functools.partial(_inbox_turn, current_app._get_current_object())
+    counts = sender().drain(lease().worker_id, budget=ROUND_SECONDS, should_stop=lambda: _State.stopping,
+                            interlude=turn)
+    return counts, counts.pop("interlude", 0) + _inbox_batch()
+
+
+def _inbox_turn(app) -> int:
+    """Between two turns of a long drain, on a thread with an app context (and so a session) of its
+    own: release a dead worker's claims, then one batch of inbox items; returns the items processed."""
+    with app.app_context():
+        try:
+            delivery.release_orphans()
+            return _inbox_batch()
+        finally:
+            db.session.remove()
 
 
 def run_once() -> dict:

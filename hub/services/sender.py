@@ -7,6 +7,7 @@ answer has not begun, so a worker behind slow servers leaves the rest to others,
 WAITING_COUNTS_SECONDS: rows held by a server that never answers must not stop the claiming."""
 
 import asyncio
+import contextlib
 import contextvars
 import os
 import time
@@ -32,6 +33,8 @@ FLUSH_SECONDS = 0.2  # outcomes are recorded in bulk at least this often
 # A row waiting for its server's slots counts as begun after this long, so that rows queued behind
 # a server that does not answer stop holding back the next claim (bench/README: broken servers).
 WAITING_COUNTS_SECONDS = 0.3
+# While only slow requests are in flight nothing wakes a drain; it looks for new due rows this often.
+CLAIM_POLL_SECONDS = 1.0
 
 
 def signing_threads() -> int:
@@ -88,24 +91,30 @@ class Sender:
     # -- sending --------------------------------------------------------------------------------
 
     def drain(self, worker_id: int | None = None, *, budget: float | None = None,
-              should_stop: Callable[[], bool] = lambda: False) -> Counter:
-        """Send what is due, several batches in flight at once, until nothing is due (or the time
-        budget is spent, or should_stop()); the batches in flight always finish. Returns counts."""
-        work = self._drain(worker_id, budget, should_stop)
+              should_stop: Callable[[], bool] = lambda: False,
+              interlude: Callable[[], int] | None = None) -> Counter:
+        """Send what is due, several batches in flight at once, until nothing is due (or should_stop(),
+        or the time budget is spent); the batches in flight always finish. With an interlude, the
+        budget does not end the drain: every `budget` seconds interlude() runs on a thread while the
+        requests in flight go on, and what it returns is counted as "interlude". Returns counts."""
+        work = self._drain(worker_id, budget, should_stop, interlude)
         return self.runner.run(work, context=contextvars.copy_context())  # the caller's app context
 
-    async def _drain(self, worker_id, budget, should_stop) -> Counter:
+    async def _drain(self, worker_id, budget, should_stop, interlude) -> Counter:
         totals: Counter = Counter()
-        deadline = time.monotonic() + budget if budget else None
         limit = 2 * setting("HUB_DELIVERY_CONCURRENCY")  # rows claimed and not yet recorded
         self.backlog = max(1, setting("HUB_DELIVERY_BATCH") // 2)
         self._start_counting(unrecorded=0)
+        turns = _Interludes(interlude, budget, self.changed)
         tasks: set[asyncio.Task] = set()
         async with self._client() as self.client:
             try:
                 while True:
+                    if self.failure is not None:  # before claiming: the session may be unusable now
+                        raise self.failure  # the database, as a rule: the worker waits for it or stops
+                    turns.start_if_due()
                     while (not should_stop() and self.unrecorded < limit and self.unstarted < self.backlog
-                           and (deadline is None or time.monotonic() < deadline)):
+                           and turns.may_claim()):
                         batch = self._claim(min(setting("HUB_DELIVERY_BATCH"), limit - self.unrecorded),
                                             worker_id)
                         if batch is None:
@@ -118,14 +127,18 @@ class Sender:
                         tasks.discard(task)
                         task.exception()  # seen; what is raised is the first failure, the cause
                     if self.failure is not None:
-                        raise self.failure  # the database, as a rule: the worker waits for it or stops
-                    if not tasks:
+                        raise self.failure
+                    if interluded := turns.collect():  # raises what the interlude raised
+                        totals["interlude"] += interluded
+                    if not tasks and not turns.running:
                         return totals
                     self.changed.clear()
-                    await self.changed.wait()
+                    with contextlib.suppress(TimeoutError):  # then look for new due rows, or an interlude
+                        await asyncio.wait_for(self.changed.wait(), turns.wait_seconds())
             finally:
                 if tasks:
                     await asyncio.gather(*tasks, return_exceptions=True)
+                await turns.finish()
                 self.client = None
 
     def send_batch(self, limit: int | None = None, worker_id: int | None = None) -> dict:
@@ -236,6 +249,50 @@ class Sender:
         db.session.commit()
         self.unrecorded -= len(results) + len(deferred)
         self.changed.set()
+
+
+class _Interludes:
+    """Runs a drain's interlude on a thread every `every` seconds, so that other work (the worker's
+    inbox items) gets its turn while requests to slow or silent servers stay in flight: ending the
+    drain instead would wait for each of them, up to HUB_DELIVERY_TIMEOUT. Without an interlude,
+    the drain claims until `every` seconds have passed, then lets what is in flight finish."""
+
+    def __init__(self, interlude: Callable[[], int] | None, every: float | None, changed: asyncio.Event):
+        self.interlude, self.every, self.changed = interlude, every, changed
+        self.due = time.monotonic() + every if every else None
+        self.running: asyncio.Future | None = None
+
+    def may_claim(self) -> bool:
+        """False once a drain without an interlude has spent its time."""
+        return self.interlude is not None or self.due is None or time.monotonic() < self.due
+
+    def start_if_due(self) -> None:
+        """Start the interlude on a thread when it is due and not running; it wakes the drain as it ends."""
+        if self.interlude is None or self.due is None or self.running is not None:
+            return
+        if time.monotonic() >= self.due:
+            self.running = asyncio.get_running_loop().run_in_executor(None, self.interlude)
+            self.running.add_done_callback(lambda _: self.changed.set())
+            self.due = time.monotonic() + self.every
+
+    def wait_seconds(self) -> float:
+        """How long the drain may wait for a change: until the next interlude is due, and at most
+        CLAIM_POLL_SECONDS, after which it looks for rows that became due (a new post, a retry)."""
+        if self.interlude is None or self.due is None or self.running is not None:
+            return CLAIM_POLL_SECONDS
+        return min(CLAIM_POLL_SECONDS, max(0.0, self.due - time.monotonic()))
+
+    def collect(self) -> int:
+        """What a finished interlude returned (0 while it runs); raises what it raised."""
+        if self.running is None or not self.running.done():
+            return 0
+        done, self.running = self.running, None
+        return done.result() or 0
+
+    async def finish(self) -> None:
+        """Wait for an interlude still running (its error was raised or is not the first)."""
+        if self.running is not None:
+            await asyncio.wait([self.running])
 
 
 class _Start:

@@ -119,10 +119,15 @@ def main(argv=None) -> int:
                 return found if "fanout" in chosen else []
             run("fanout", healthy)
         if "fanout" in chosen:
-            run("fanout-large", fanout.run_large, args.smoke, runs)
+            def large():
+                found = fanout.run_large(args.smoke, runs)
+                context["healthy_large"] = found[0].value
+                return found
+            run("fanout-large", large)
             run("fanout-https", fanout.run_https, args.smoke, runs, context.get("healthy"))
         if "broken" in chosen:
             run("broken", resilience.broken, args.smoke, context, runs)
+            run("broken-large", resilience.broken_large, args.smoke, context.get("healthy_large"))
         if "durability" in chosen and context:
             run("durability", resilience.durability, args.smoke, context)
     finally:

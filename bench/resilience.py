@@ -11,6 +11,7 @@ from bench.common import Figure, HubEnv, SinkProcess, median
 from bench.fanout import free_port, start_workers
 from bench.network import build, publish
 from bench.sinks import LATENCY, OK, SILENT, UNAVAILABLE, Behaviour
+from hub.config import DELIVERY_SETTINGS
 from hub.extensions import db
 from hub.models import Actor, Delivery, DomainState
 from hub.models.base import utcnow
@@ -190,6 +191,39 @@ def broken(smoke: bool, context: dict, runs: int = 1) -> list[Figure]:
         return figures
     finally:
         hub.close()
+
+
+def broken_large(smoke: bool, healthy: float | None) -> list[Figure]:
+    """The 100,000-follower fan-out (2,000 in smoke mode) with 10 % of its servers never answering,
+    at the hub's default delivery deadline (reported, not judged): a fan-out that outlasts the
+    worker's rounds must not wait for the silent servers' deadlines (hub.worker.run_round)."""
+    followers, servers = (2_000, 100) if smoke else (100_000, 5_000)
+    env = HubEnv()
+    sink = None
+    try:
+        network = build("broad", followers, servers, free_port(), first_octet=6)
+        silent = set(network.addresses[::10])
+        answering = [a for a in network.addresses if a not in silent]
+        sink = SinkProcess({a: Behaviour(kind=SILENT if a in silent else OK) for a in network.addresses})
+        start_workers(env)
+        warm_up(network, answering[0], sink)
+        keys = set().union(*(network.paths_of(a) for a in answering))
+        started = time.time()
+        publish(network, 1)
+        if not _wait(lambda: keys <= set(_first_ok(sink.stats(True)["events"], started)), 300, 0.5):
+            raise RuntimeError("the healthy inboxes were not all reached in 300 s")
+        seconds = max(_first_ok(sink.stats(True)["events"], started)[k] for k in keys) - started
+        title = f"healthy inboxes all served, {followers:,} followers on {servers:,} servers, 10 % silent"
+        note = (f"{len(keys)} healthy inboxes, {len(silent)} silent servers; the default "
+                f"{DELIVERY_SETTINGS['HUB_DELIVERY_TIMEOUT'][0]:g} s deadline per request")
+        target = "none (a fan-out longer than the worker's rounds)"
+        baseline = f"all-healthy fan-out of {followers:,} followers"
+        return [Figure("broken", title, seconds, "s", target, None, healthy, baseline,
+                       seconds / healthy if healthy else None, note=note)]
+    finally:
+        if sink:
+            sink.close()
+        env.close()
 
 
 def warm_up(network, address, sink) -> None:

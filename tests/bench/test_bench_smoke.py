@@ -36,7 +36,7 @@ def test_every_benchmark_runs_in_smoke_mode_and_reports_its_figures(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{7,}(\+changes)?", where["commit"]), where  # which code was measured
     assert done.stdout.startswith("machine: ") and f"commit {where['commit']}" in done.stdout
     for line in ("fanout: time to reach every inbox", "durability: deliveries lost",
-                 "fanout: time to reach every inbox over HTTPS"):
+                 "fanout: time to reach every inbox over HTTPS", "10 % silent"):
         assert line in done.stdout
 
 

@@ -212,7 +212,8 @@ def broken_large(smoke: bool, healthy: float | None) -> list[Figure]:
         publish(network, 1)
         if not _wait(lambda: keys <= set(_first_ok(sink.stats(True)["events"], started)), 300, 0.5):
             raise RuntimeError("the healthy inboxes were not all reached in 300 s")
-        seconds = max(_first_ok(sink.stats(True)["events"], started)[k] for k in keys) - started
+        first = _first_ok(sink.stats(True)["events"], started)
+        seconds = max(first[k] for k in keys) - started
         title = f"healthy inboxes all served, {followers:,} followers on {servers:,} servers, 10 % silent"
         note = (f"{len(keys)} healthy inboxes, {len(silent)} silent servers; the default "
                 f"{DELIVERY_SETTINGS['HUB_DELIVERY_TIMEOUT'][0]:g} s deadline per request")

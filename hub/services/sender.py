@@ -112,7 +112,8 @@ class Sender:
                 while True:
                     if self.failure is not None:  # before claiming: the session may be unusable now
                         raise self.failure  # the database, as a rule: the worker waits for it or stops
-                    turns.start_if_due()
+                    if not should_stop():
+                        turns.start_if_due()
                     while (not should_stop() and self.unrecorded < limit and self.unstarted < self.backlog
                            and turns.may_claim()):
                         batch = self._claim(min(setting("HUB_DELIVERY_BATCH"), limit - self.unrecorded),
@@ -278,9 +279,9 @@ class _Interludes:
     def wait_seconds(self) -> float:
         """How long the drain may wait for a change: until the next interlude is due, and at most
         CLAIM_POLL_SECONDS, after which it looks for rows that became due (a new post, a retry)."""
-        if self.interlude is None or self.due is None or self.running is not None:
-            return CLAIM_POLL_SECONDS
-        return min(CLAIM_POLL_SECONDS, max(0.0, self.due - time.monotonic()))
+        waiting = self.interlude is not None and self.due is not None and self.running is None
+        left = self.due - time.monotonic() if waiting else 0.0
+        return min(CLAIM_POLL_SECONDS, left) if left > 0 else CLAIM_POLL_SECONDS  # overdue: stopping
 
     def collect(self) -> int:
         """What a finished interlude returned (0 while it runs); raises what it raised."""
@@ -293,6 +294,7 @@ class _Interludes:
         """Wait for an interlude still running (its error was raised or is not the first)."""
         if self.running is not None:
             await asyncio.wait([self.running])
+            self.running.exception()  # seen: the drain already raised its first failure
 
 
 class _Start:

@@ -33,7 +33,8 @@ FLUSH_SECONDS = 0.2  # outcomes are recorded in bulk at least this often
 # A row waiting for its server's slots counts as begun after this long, so that rows queued behind
 # a server that does not answer stop holding back the next claim (bench/README: broken servers).
 WAITING_COUNTS_SECONDS = 0.3
-# While only slow requests are in flight nothing wakes a drain; it looks for new due rows this often.
+# While only slow requests are in flight nothing wakes a drain; it looks for new due rows (and starts
+# a due interlude) at least this often.
 CLAIM_POLL_SECONDS = 1.0
 
 
@@ -110,8 +111,13 @@ class Sender:
         async with self._client() as self.client:
             try:
                 while True:
+                    for task in [t for t in tasks if t.done()]:
+                        tasks.discard(task)
+                        task.exception()  # seen; what is raised is the first failure, the cause
                     if self.failure is not None:  # before claiming: the session may be unusable now
                         raise self.failure  # the database, as a rule: the worker waits for it or stops
+                    if interluded := turns.collect():  # raises what the interlude raised
+                        totals["interlude"] += interluded
                     if not should_stop():
                         turns.start_if_due()
                     while (not should_stop() and self.unrecorded < limit and self.unstarted < self.backlog
@@ -124,18 +130,11 @@ class Sender:
                         self.unrecorded += len(batch.rows)
                         self._count_unstarted(len(batch.jobs))
                         tasks.add(asyncio.create_task(self._send(batch, totals)))
-                    for task in [t for t in tasks if t.done()]:
-                        tasks.discard(task)
-                        task.exception()  # seen; what is raised is the first failure, the cause
-                    if self.failure is not None:
-                        raise self.failure
-                    if interluded := turns.collect():  # raises what the interlude raised
-                        totals["interlude"] += interluded
                     if not tasks and not turns.running:
                         return totals
                     self.changed.clear()
                     with contextlib.suppress(TimeoutError):  # then look for new due rows, or an interlude
-                        await asyncio.wait_for(self.changed.wait(), turns.wait_seconds())
+                        await asyncio.wait_for(self.changed.wait(), CLAIM_POLL_SECONDS)
             finally:
                 if tasks:
                     await asyncio.gather(*tasks, return_exceptions=True)
@@ -275,13 +274,6 @@ class _Interludes:
             self.running = asyncio.get_running_loop().run_in_executor(None, self.interlude)
             self.running.add_done_callback(lambda _: self.changed.set())
             self.due = time.monotonic() + self.every
-
-    def wait_seconds(self) -> float:
-        """How long the drain may wait for a change: until the next interlude is due, and at most
-        CLAIM_POLL_SECONDS, after which it looks for rows that became due (a new post, a retry)."""
-        waiting = self.interlude is not None and self.due is not None and self.running is None
-        left = self.due - time.monotonic() if waiting else 0.0
-        return min(CLAIM_POLL_SECONDS, left) if left > 0 else CLAIM_POLL_SECONDS  # overdue: stopping
 
     def collect(self) -> int:
         """What a finished interlude returned (0 while it runs); raises what it raised."""

@@ -42,6 +42,15 @@ def _first_ok(events, since: float) -> dict[str, float]:
     return first
 
 
+def _seconds_to_reach(sink, keys: set[str], since: float, timeout: float) -> float:
+    """Seconds from `since` until every "address/path" in keys had a successful request (inf when
+    they had not all had one within `timeout`)."""
+    if not _wait(lambda: keys <= set(_first_ok(sink.stats(True)["events"], since)), timeout, 0.2):
+        return float("inf")
+    first = _first_ok(sink.stats(True)["events"], since)
+    return max(first[k] for k in keys) - since
+
+
 def _plan(network, smoke: bool) -> dict[str, list]:
     """Which servers are broken, and how (shares of issue 4)."""
     rng = random.Random(11)
@@ -85,11 +94,7 @@ class BrokenHub:
         """Publish while every server is still unknown; seconds until every healthy inbox had it."""
         started = time.time()
         publish(self.network, 1)
-        def arrivals():
-            return _first_ok(self.sink.stats(True)["events"], started)
-        reached = _wait(lambda: self.healthy_keys <= set(arrivals()), 60)
-        first = arrivals()
-        return max(first[k] for k in self.healthy_keys) - started if reached else float("inf")
+        return _seconds_to_reach(self.sink, self.healthy_keys, started, 60)
 
     def retry_after_waits(self) -> list[float | None]:
         """Per 503 server, seconds from its 503 to its first delivery (None: not delivered in 30 s)."""
@@ -115,7 +120,7 @@ class BrokenHub:
         before, rounds_before = self.sink.stats(True)["connections"], _failures(dead)
         second = time.time()
         activity_id, _ = publish(self.network, 2)
-        _wait(lambda: self.healthy_keys <= set(_first_ok(self.sink.stats(True)["events"], second)), 60)
+        _seconds_to_reach(self.sink, self.healthy_keys, second, 60)
         # long enough for the probe window and the next pause to end: each dead host is tried again
         timeout = self.settings["HUB_DELIVERY_TIMEOUT"]
         time.sleep(timeout + 5 + self.settings["HUB_DELIVERY_PAUSE_BASE"] * 2.5)
@@ -210,10 +215,9 @@ def broken_large(smoke: bool, healthy: float | None) -> list[Figure]:
         keys = set().union(*(network.paths_of(a) for a in answering))
         started = time.time()
         publish(network, 1)
-        if not _wait(lambda: keys <= set(_first_ok(sink.stats(True)["events"], started)), 300, 0.5):
+        seconds = _seconds_to_reach(sink, keys, started, 300)
+        if seconds == float("inf"):
             raise RuntimeError("the healthy inboxes were not all reached in 300 s")
-        first = _first_ok(sink.stats(True)["events"], started)
-        seconds = max(first[k] for k in keys) - started
         title = f"healthy inboxes all served, {followers:,} followers on {servers:,} servers, 10 % silent"
         note = (f"{len(keys)} healthy inboxes, {len(silent)} silent servers; the default "
                 f"{DELIVERY_SETTINGS['HUB_DELIVERY_TIMEOUT'][0]:g} s deadline per request")
